@@ -1,0 +1,77 @@
+/**
+ * Errors with stable string codes. The codes are part of the public contract (spec/protocol.md):
+ * REST answers `{"error": {"code", "message"}}` with the status below, WebSocket answers
+ * `{"type": "error", "code", "message"}`.
+ */
+
+/** Every client-facing error code, with its HTTP status. */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  banned: 403,
+  not_found: 404,
+  too_large: 413,
+  channel_full: 409,
+  rate_limited: 429,
+  header_too_large: 431,
+  unavailable: 503,
+  timeout: 504,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Reasons a server closes or detaches a client; sent in `kicked`/`disconnected` frames and logged. */
+export const DISCONNECT_REASONS = {
+  kicked: 'kicked',
+  banned: 'banned',
+  slow: 'slow',
+  disconnected: 'disconnected',
+  shutdown: 'shutdown',
+  expired: 'expired',
+  bad_token: 'bad_token',
+} as const;
+
+export type DisconnectReason = keyof typeof DISCONNECT_REASONS;
+
+/** The one error class for anything a client or API caller did wrong, or that the node cannot do now. */
+export class HashpubError extends Error {
+  readonly code: ErrorCode;
+  /** Seconds the caller should wait before retrying (only with `unavailable` and `rate_limited`). */
+  readonly retryAfter: number | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; retryAfter?: number } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = 'HashpubError';
+    this.code = code;
+    this.retryAfter = opts.retryAfter;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Thrown by `parseOptions()` and the CLI for a bad option; names the field. */
+export class OptionsError extends Error {
+  readonly code = 'bad_option';
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'OptionsError';
+    this.field = field;
+  }
+}
+
+/** Wraps anything thrown into a HashpubError (unknown errors become `internal`, message hidden). */
+export function asHashpubError(err: unknown): HashpubError {
+  if (err instanceof HashpubError) return err;
+  return new HashpubError('internal', 'internal error', { cause: err });
+}
+
+export const badRequest = (message: string) => new HashpubError('bad_request', message);

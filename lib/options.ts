@@ -1,0 +1,150 @@
+import { OptionsError } from './errors.js';
+
+/** How a failed or timed-out hook is treated. */
+export type HookFailurePolicy = 'deny' | 'allow';
+
+/**
+ * Every setting of a node. Flags, `HASHPUB_*` env vars and the JSON config file all land here
+ * (bin/hashpub.ts maps them); `parseOptions()` validates.
+ */
+export interface Options {
+  /** Interface the HTTP port binds to. @default "127.0.0.1" */
+  host: string;
+  /** HTTP port for clients and the REST API; 0 = any free port. @default 8080 */
+  port: number;
+  /** Data directory (LevelDB, generated secrets); ":memory:" keeps state in memory only. @default "./.hashpub" */
+  data: string;
+  /** DHT bootstrap nodes, "HOST:PORT" on loopback or operator-given hosts; empty = run one in-process. @default [] */
+  bootstrap: string[];
+  /** Cluster name: nodes with the same name and secret form one cluster. @default "hashpub" */
+  cluster: string;
+  /** Shared secret that admits nodes to the cluster; generated and stored in the data dir if unset. @default null */
+  secret: string | null;
+  /** API key for the REST API; generated and stored in the data dir if unset. @default null */
+  apiKey: string | null;
+  /** HS256 secret for client tokens; generated and stored in the data dir if unset. @default null */
+  jwtSecret: string | null;
+  /** Accept connections without a token (user id null). @default false */
+  allowAnonymous: boolean;
+  /** Path of an in-process hook module (default export of hook functions). @default null */
+  hooks: string | null;
+  /** Base URL of the app's webhook receiver; events are POSTed to URL/{event}. @default null */
+  webhook: string | null;
+  /** Secret that signs webhook requests; defaults to the API key. @default null */
+  webhookSecret: string | null;
+  /** Allowed `Origin` values for client connections; empty = any. @default [] */
+  allowedOrigins: string[];
+  /** pino log level: fatal, error, warn, info, debug, trace, silent. @default "info" */
+  logLevel: string;
+  /** Largest REST request body, bytes. @default 65536 */
+  maxBodyBytes: number;
+  /** Largest WebSocket frame from a client, bytes (over it: close 1009). @default 65536 */
+  maxPayloadBytes: number;
+  /** A client whose unsent output passes this many bytes is disconnected. @default 1048576 */
+  maxBufferedBytes: number;
+  /** Largest request header block, bytes (over it: 431). @default 16384 */
+  maxHeaderBytes: number;
+  /** A request whose headers are not complete in this time is closed (slowloris). @default 10000 */
+  headersTimeoutMs: number;
+  /** A session whose connection is gone is kept this long for a resume. @default 60 */
+  sessionTtlSeconds: number;
+  /** Longest long-poll wait a client may ask for, seconds. @default 60 */
+  maxPollSeconds: number;
+  /** A hook call that takes longer fails. @default 2000 */
+  hookTimeoutMs: number;
+  /** Most webhook requests in flight at once; more wait in a bounded queue. @default 64 */
+  hookConcurrency: number;
+  /** What a failed connect/subscribe/publish hook means. @default "deny" */
+  hookFailure: HookFailurePolicy;
+  /** fsync every write (survives power loss, not only a crash of the process). @default false */
+  fsync: boolean;
+  /** Max JSON nesting depth accepted in bodies and frames. @default 64 */
+  maxJsonDepth: number;
+}
+
+export function defaultOptions(): Options {
+  return {
+    host: '127.0.0.1',
+    port: 8080,
+    data: './.hashpub',
+    bootstrap: [],
+    cluster: 'hashpub',
+    secret: null,
+    apiKey: null,
+    jwtSecret: null,
+    allowAnonymous: false,
+    hooks: null,
+    webhook: null,
+    webhookSecret: null,
+    allowedOrigins: [],
+    logLevel: 'info',
+    maxBodyBytes: 65536,
+    maxPayloadBytes: 65536,
+    maxBufferedBytes: 1 << 20,
+    maxHeaderBytes: 16384,
+    headersTimeoutMs: 10_000,
+    sessionTtlSeconds: 60,
+    maxPollSeconds: 60,
+    hookTimeoutMs: 2000,
+    hookConcurrency: 64,
+    hookFailure: 'deny',
+    fsync: false,
+    maxJsonDepth: 64,
+  };
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * Merges `input` over the defaults and validates. Strings are accepted for numbers, booleans and
+ * lists (as flags and env vars give them). Throws OptionsError naming the bad field.
+ */
+export function parseOptions(input: Record<string, unknown> = {}): Options {
+  const out = defaultOptions() as unknown as Record<string, unknown>;
+  const defaults = defaultOptions() as unknown as Record<string, unknown>;
+  for (const [key, raw] of Object.entries(input)) {
+    if (raw === undefined) continue;
+    if (!(key in defaults)) throw new OptionsError(key, 'unknown option');
+    const def = defaults[key];
+    if (typeof def === 'number') out[key] = toNumber(key, raw);
+    else if (typeof def === 'boolean') out[key] = toBool(key, raw);
+    else if (Array.isArray(def)) out[key] = toList(key, raw);
+    else if (raw === null) out[key] = null;
+    else if (typeof raw === 'string') out[key] = raw;
+    else throw new OptionsError(key, `expected a string, got ${typeof raw}`);
+  }
+  const o = out as unknown as Options;
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionsError('port', 'must be 0-65535');
+  if (!LOG_LEVELS.includes(o.logLevel)) throw new OptionsError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
+  if (o.hookFailure !== 'deny' && o.hookFailure !== 'allow') throw new OptionsError('hookFailure', 'must be deny or allow');
+  for (const b of o.bootstrap) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(b)) throw new OptionsError('bootstrap', `"${b}" is not HOST:PORT`);
+  }
+  for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
+    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth'] as const) {
+    if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
+  }
+  if (o.webhook !== null) {
+    try { new URL(o.webhook); } catch { throw new OptionsError('webhook', `"${o.webhook}" is not a URL`); }
+  }
+  return o;
+}
+
+function toNumber(key: string, v: unknown): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n)) throw new OptionsError(key, `expected a number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function toBool(key: string, v: unknown): boolean {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1' || v === '') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new OptionsError(key, `expected true or false, got ${JSON.stringify(v)}`);
+}
+
+function toList(key: string, v: unknown): string[] {
+  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  throw new OptionsError(key, 'expected a comma-separated list');
+}

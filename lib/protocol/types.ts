@@ -1,0 +1,52 @@
+/** Shared data shapes of the public contract (see spec/protocol.md). */
+
+/** Position in a channel's stream: `epoch` changes only when history is lost; offsets start at 1. */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
+
+/** A message as clients receive it. */
+export interface Message {
+  channel: string;
+  epoch: string;
+  offset: number;
+  data: unknown;
+  /** User id of a client publisher; absent for server (API key) publishes. */
+  from?: string;
+  /** Milliseconds since the epoch when the owner accepted it (used for history TTL). */
+  time: number;
+}
+
+/** Per-channel settings, changed at runtime through the API or hook actions. */
+export interface ChannelConfig {
+  /** Only tokens whose `channels` claim lists the channel may subscribe. */
+  private: boolean;
+  /** Most subscriptions at once; 0 = unlimited. Enforced atomically at the owner. */
+  maxSubscribers: number;
+  /** Clients (with a token or anonymous) may publish without a `publish` claim. */
+  clientPublish: boolean;
+  /** History kept for resume: at most `size` messages, none older than `ttlSeconds`. size 0 = none. */
+  history: { size: number; ttlSeconds: number };
+  /** Presence API answers and join/leave frames are sent. */
+  presence: boolean;
+  /** Run the per-recipient `deliver` hook on each push node. */
+  deliverHook: boolean;
+}
+
+export function defaultChannelConfig(): ChannelConfig {
+  return {
+    private: false,
+    maxSubscribers: 0,
+    clientPublish: false,
+    history: { size: 100, ttlSeconds: 300 },
+    presence: true,
+    deliverHook: false,
+  };
+}
+
+/** The user id of a connection: a string, or null when anonymous. */
+export type UserId = string | null;
+
+/** Claims of a verified client token that hooks see; `sub` is the user id. */
+export type Claims = Record<string, unknown>;

@@ -1,0 +1,71 @@
+import { Level } from 'level';
+import { emptyRecord, type ChannelRecord, type Store, type StoreOp } from './store.js';
+
+/*
+ * Key layout (one LevelDB in the node's data dir), with SEP = \x00 (never in a channel name):
+ *   c SEP <channel> SEP cfg              -> ChannelConfig JSON
+ *   c SEP <channel> SEP pos              -> {"epoch","offset"}
+ *   c SEP <channel> SEP ban SEP <user>   -> ban end, ms
+ *   c SEP <channel> SEP m SEP <offset>   -> Message JSON; offset as 13 hex digits so keys sort by offset
+ */
+const SEP = '\x00';
+const prefix = (channel: string) => `c${SEP}${channel}${SEP}`;
+const msgKey = (channel: string, offset: number) => `${prefix(channel)}m${SEP}${offset.toString(16).padStart(13, '0')}`;
+
+/** Stores channel state in LevelDB (the `level` package: classic-level on Node). Writes use one chained batch per call. */
+export class LevelStore implements Store {
+  private readonly db: Level<string, string>;
+
+  /**
+   * @param location directory of the database
+   * @param sync fsync each write (survives power loss, not only process crashes); slower
+   */
+  constructor(location: string, private readonly sync = false) {
+    this.db = new Level<string, string>(location, { valueEncoding: 'utf8' });
+  }
+
+  async open(): Promise<void> {
+    await this.db.open();
+  }
+
+  async load(channel: string): Promise<ChannelRecord> {
+    const r = emptyRecord();
+    const p = prefix(channel);
+    for await (const [key, value] of this.db.iterator({ gte: p, lt: p + '\xff' })) {
+      const rest = key.slice(p.length);
+      if (rest === 'cfg') r.config = JSON.parse(value);
+      else if (rest === 'pos') Object.assign(r, JSON.parse(value));
+      else if (rest.startsWith(`ban${SEP}`)) r.bans[rest.slice(4)] = Number(value);
+      else if (rest.startsWith(`m${SEP}`)) r.history.push(JSON.parse(value));
+    }
+    return r;
+  }
+
+  async write(ops: StoreOp[]): Promise<void> {
+    // The chained form is 5-10x faster than db.batch(array, opts) (../shared/HYPERSWARM-NOTES.md).
+    const batch = this.db.batch();
+    for (const op of ops) {
+      switch (op.type) {
+        case 'append': batch.put(msgKey(op.message.channel, op.message.offset), JSON.stringify(op.message)); break;
+        case 'drop': batch.del(msgKey(op.channel, op.offset)); break;
+        case 'position': batch.put(prefix(op.channel) + 'pos', JSON.stringify({ epoch: op.epoch, offset: op.offset })); break;
+        case 'config': batch.put(prefix(op.channel) + 'cfg', JSON.stringify(op.config)); break;
+        case 'ban': batch.put(`${prefix(op.channel)}ban${SEP}${op.user}`, String(op.until)); break;
+        case 'unban': batch.del(`${prefix(op.channel)}ban${SEP}${op.user}`); break;
+      }
+    }
+    await batch.write({ sync: this.sync });
+  }
+
+  async *channels(): AsyncIterable<string> {
+    let last = '';
+    for await (const key of this.db.keys({ gte: `c${SEP}`, lt: `c${SEP}\xff` })) {
+      const name = key.slice(2, key.indexOf(SEP, 2));
+      if (name !== last) yield (last = name);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
