@@ -75,3 +75,21 @@ export function asHashpubError(err: unknown): HashpubError {
 }
 
 export const badRequest = (message: string) => new HashpubError('bad_request', message);
+
+/** WebSocket close codes the server uses (4000-4999 are application codes). */
+export const CLOSE_CODES = {
+  /** The node is shutting down: reconnect (to any node) and resume. */
+  shutdown: 1001,
+  /** A frame larger than maxPayloadBytes (sent by the ws library). */
+  too_large: 1009,
+  /** Closed by the API or a hook (`POST /v1/users/{u}/disconnect`, `disconnect` action): do not resume. */
+  disconnected: 4000,
+  /** The client did not read fast enough; reconnect and resume. */
+  slow: 4008,
+  /** No `connect` frame in time, or a second one. */
+  protocol: 4002,
+  /** Token missing, invalid or expired: get a new token. */
+  unauthorized: 4401,
+  /** The connect hook refused the connection. */
+  forbidden: 4403,
+} as const;

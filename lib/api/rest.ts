@@ -1,0 +1,127 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EdgeContext } from '../context.js';
+import { badRequest, HashpubError } from '../errors.js';
+import { checkChannel, checkUser, userChannel } from '../protocol/names.js';
+import type { Claims, UserId } from '../protocol/types.js';
+import { bearer, readJsonBody, sendJson } from '../transport/http-util.js';
+
+type Caller = { kind: 'server' } | { kind: 'client'; user: UserId; claims: Claims };
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The server REST API under /v1 (spec/protocol.md). Validates, authorizes with the API key (or, for
+ * channel publish, a client token), and hands the operation to the channel's owner through the router.
+ */
+export class RestApi {
+  private readonly keyDigest: Buffer;
+
+  constructor(private readonly ctx: EdgeContext) {
+    this.keyDigest = digest(ctx.apiKey);
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    let parts: string[];
+    try {
+      parts = url.pathname.split('/').slice(2).map(decodeURIComponent);
+    } catch {
+      throw badRequest('malformed percent-encoding in the path');
+    }
+    const method = req.method ?? 'GET';
+    const route = `${method} ${parts[0] ?? ''}${parts.length > 2 ? '/' + parts[2] : ''}`;
+    const { router } = this.ctx;
+
+    if (parts[0] === 'channels' && parts.length === 3) {
+      if (route === 'POST channels/messages') return this.publish(req, res, checkChannel(parts[1]));
+      this.requireKey(req);
+      const channel = checkChannel(parts[1]);
+      const owner = router.owner(channel);
+      switch (route) {
+        case 'GET channels/history': {
+          const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
+          const limit = intParam(url, 'limit', 1, 10_000) ?? 100;
+          return sendJson(res, 200, await owner.history(channel, since, limit));
+        }
+        case 'GET channels/presence': return sendJson(res, 200, await owner.presence(channel));
+        case 'GET channels/config': return sendJson(res, 200, await owner.getConfig(channel));
+        case 'PUT channels/config': return sendJson(res, 200, await owner.setConfig(channel, await this.body(req) as never));
+        case 'POST channels/kick': {
+          const b = await this.body(req);
+          const user = checkUser(b.user);
+          const ban = b.ban === undefined ? 0 : b.ban;
+          if (typeof ban !== 'number' || !(ban >= 0)) throw badRequest('ban must be a number of seconds >= 0');
+          if (b.reason !== undefined && typeof b.reason !== 'string') throw badRequest('reason must be a string');
+          return sendJson(res, 200, { kicked: await owner.kick(channel, user, ban, b.reason as string | undefined) });
+        }
+        case 'GET channels/owner': return sendJson(res, 200, this.ctx.placement(channel));
+      }
+    } else if (parts[0] === 'users' && parts.length === 3) {
+      this.requireKey(req);
+      const user = checkUser(parts[1]);
+      const channel = userChannel(user);
+      if (route === 'POST users/messages') {
+        const b = await this.body(req);
+        if (!('data' in b)) throw badRequest('body must be {"data": ...}');
+        const r = await router.owner(channel).publish({ channel, data: b.data, user: null, claims: {}, client: false });
+        return sendJson(res, 200, { user, delivered: (r.subscribers ?? 0) > 0 });
+      }
+      if (route === 'POST users/disconnect') {
+        const b = await this.body(req);
+        const reason = typeof b.reason === 'string' ? b.reason : 'disconnected';
+        return sendJson(res, 200, { disconnected: await router.owner(channel).disconnectUser(user, reason) });
+      }
+    } else if (route === 'GET cluster' && parts.length === 1) {
+      this.requireKey(req);
+      return sendJson(res, 200, this.ctx.cluster());
+    }
+    throw new HashpubError('not_found', `no route ${method} ${url.pathname}`);
+  }
+
+  private async publish(req: IncomingMessage, res: ServerResponse, channel: string): Promise<void> {
+    const caller = await this.caller(req);
+    const b = await this.body(req);
+    if (!('data' in b)) throw badRequest('body must be {"data": ..., "id"?: string}');
+    if (b.id !== undefined && (typeof b.id !== 'string' || b.id.length === 0 || b.id.length > 200)) throw badRequest('id must be a string of 1-200 characters');
+    const owner = this.ctx.router.owner(channel);
+    const r = caller.kind === 'server'
+      ? await owner.publish({ channel, data: b.data, user: null, claims: {}, client: false, id: b.id as string | undefined })
+      : await owner.publish({ channel, data: b.data, user: caller.user, claims: caller.claims, client: true, id: b.id as string | undefined });
+    const answer: Record<string, unknown> = { channel: r.channel, epoch: r.epoch, offset: r.offset };
+    if (r.duplicate) answer.duplicate = true;
+    sendJson(res, 200, answer);
+  }
+
+  private async body(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const b = await readJsonBody(req, this.ctx.options.maxBodyBytes, this.ctx.options.maxJsonDepth);
+    if (!isObject(b)) throw badRequest('body must be a JSON object');
+    return b;
+  }
+
+  private isKey(token: string | undefined): boolean {
+    return token !== undefined && timingSafeEqual(digest(token), this.keyDigest);
+  }
+
+  private requireKey(req: IncomingMessage): void {
+    const token = bearer(req);
+    if (!this.isKey(token)) throw new HashpubError('unauthorized', token ? 'wrong API key' : 'send the API key as "Authorization: Bearer KEY"');
+  }
+
+  /** The API key makes a server call; any other bearer must be a valid client token. */
+  private async caller(req: IncomingMessage): Promise<Caller> {
+    const token = bearer(req);
+    if (this.isKey(token)) return { kind: 'server' };
+    if (!token) throw new HashpubError('unauthorized', 'send the API key or a client token as "Authorization: Bearer ..."');
+    const id = await this.ctx.tokens.verify(token);
+    return { kind: 'client', user: id.user, claims: id.claims };
+  }
+}
+
+function intParam(url: URL, name: string, min: number, max: number): number | undefined {
+  const v = url.searchParams.get(name);
+  if (v === null) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw badRequest(`${name} must be an integer ${min}-${max}`);
+  return n;
+}

@@ -1,0 +1,110 @@
+import { OptionsError } from '../errors.js';
+import type { HashpubNode } from '../node-api.js';
+import type { Options } from '../options.js';
+import { CliError, kebab, positiveInt, readSecrets, secretsPath, startOptions, UsageError, type ParsedArgs } from './args.js';
+import { stopOnSignals } from './signals.js';
+
+/** First line `hashpub start` prints once the node is ready; `hashpub cluster` parses it. */
+export const READY_LINE = /^hashpub node ready at (\S+)/m;
+
+/** `hashpub start`: flags/env/config -> parseOptions() -> createNode().start(), print how to use it, stop on signals. */
+export async function runStart(args: ParsedArgs): Promise<void> {
+  const options = startOptions(args);
+  // Imported here, not at the top: `hashpub token`/`publish` should not load storage and the DHT.
+  const { createNode } = await import('../index.js');
+  let node: HashpubNode;
+  try {
+    node = createNode(options);
+  } catch (err) {
+    throw asStartError(err, options);
+  }
+  const started = node.start();
+  stopOnSignals('node', async () => {
+    await started.catch(() => {});
+    await node.stop();
+  });
+  try {
+    await started;
+  } catch (err) {
+    await Promise.race([node.stop().catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
+    throw asStartError(err, options);
+  }
+  process.stdout.write(banner(node, options));
+}
+
+function banner(node: HashpubNode, o: Options): string {
+  const stored = o.data === ':memory:' ? 'not stored: --data :memory:' : `stored in ${secretsPath(o.data)}`;
+  const generated = (k: 'apiKey' | 'jwtSecret' | 'secret') => node.generated.includes(k);
+  const origin = (given: string | null, flag: string) =>
+    given !== null ? `given (--${flag})` : `from ${secretsPath(o.data)}`;
+  const lines = [`hashpub node ready at ${node.url}`, `  node id      ${node.id}`];
+  if (node.bootstrap !== null) {
+    const secret = o.secret ?? (generated('secret') && o.data !== ':memory:' ? readSecrets(o.data).secret : undefined);
+    const port = o.port === 0 ? 0 : o.port + 1;
+    lines.push(
+      `  bootstrap    ${node.bootstrap}`,
+      `  join it:     hashpub start --port ${port} --data ./.hashpub-2 --bootstrap ${node.bootstrap} --secret ${secret ?? `<cluster secret from ${secretsPath(o.data)}>`}`,
+    );
+  }
+  lines.push(
+    `  API key      ${generated('apiKey') ? `${node.apiKey}  (generated, ${stored})` : origin(o.apiKey, 'api-key')}`,
+    `  JWT secret   ${generated('jwtSecret') ? `${node.jwtSecret}  (generated, ${stored})` : origin(o.jwtSecret, 'jwt-secret')}`,
+    '',
+    'Publish a message:',
+    `  curl -X POST -H "Authorization: Bearer ${generated('apiKey') ? node.apiKey : '<api key>'}" -H 'content-type: application/json' -d '{"data":{"hello":"world"}}' ${node.url}/v1/channels/news/messages`,
+    'Make a client token:',
+    `  hashpub token --user alice --jwt-secret ${generated('jwtSecret') ? node.jwtSecret : '<jwt secret>'}`,
+    '',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** Codes found along an error's cause chain (and inside AggregateErrors). */
+function errorCodes(err: unknown, depth = 0): string[] {
+  if (typeof err !== 'object' || err === null || depth > 8) return [];
+  const e = err as { code?: unknown; cause?: unknown; errors?: unknown };
+  const own = typeof e.code === 'string' ? [e.code] : [];
+  const nested = Array.isArray(e.errors) ? e.errors.flatMap((x) => errorCodes(x, depth + 1)) : [];
+  return [...own, ...errorCodes(e.cause, depth + 1), ...nested];
+}
+
+function asStartError(err: unknown, o: Options): Error {
+  if (err instanceof OptionsError) return new UsageError(`bad value for --${kebab(err.field)}: ${err.message}`);
+  const codes = errorCodes(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  if (codes.includes('EADDRINUSE')) {
+    return new CliError(`port ${o.port} on ${o.host} is already in use: pick another with --port (e.g. --port ${o.port + 1}, or --port 0 for any free port) or stop the process using it`);
+  }
+  if (codes.includes('EACCES')) {
+    return new CliError(`not allowed to listen on ${o.host}:${o.port}: use a port above 1023 (--port) or another --host`);
+  }
+  if (codes.includes('EADDRNOTAVAIL')) {
+    return new CliError(`cannot listen on ${o.host}: no such local address; pass another --host (e.g. 127.0.0.1)`);
+  }
+  if (codes.includes('LEVEL_LOCKED')) {
+    return new CliError(`data dir ${o.data} is in use by another hashpub process: stop it or pass another --data`);
+  }
+  return new CliError(`could not start: ${msg}`);
+}
+
+/** `hashpub bootstrap`: runs a DHT bootstrap node until a signal. */
+export async function runBootstrap(args: ParsedArgs): Promise<void> {
+  const host = typeof args.values.host === 'string' ? args.values.host : '127.0.0.1';
+  const portFlag = args.values.port;
+  const port = portFlag === '0' ? 0 : positiveInt('port', portFlag, 49737);
+  if (port > 65535) throw new UsageError(`bad value for --port: must be 0-65535, got ${port}`);
+  const { startBootstrap } = await import('../cluster/bootstrap.js');
+  let boot: Awaited<ReturnType<typeof startBootstrap>>;
+  try {
+    boot = await startBootstrap(host, port);
+  } catch (err) {
+    if (err instanceof OptionsError) throw new UsageError(`bad value for --${err.field.replace('bootstrap.', '')}: ${err.message.replace(/^\S+: /, '')}`);
+    if (errorCodes(err).includes('EADDRINUSE')) {
+      throw new CliError(`port ${port} on ${host} is already in use: pick another with --port (or --port 0)`);
+    }
+    throw new CliError(`could not start the bootstrap node: ${(err as Error)?.message ?? String(err)}`);
+  }
+  stopOnSignals('bootstrap node', () => boot.close());
+  const addr = `${boot.host}:${boot.port}`;
+  process.stdout.write(`bootstrap listening on ${addr}\n  nodes join with: hashpub start --bootstrap ${addr}\n`);
+}

@@ -1,0 +1,56 @@
+import type { EventEmitter } from 'node:events';
+
+/** Events of a membership view: `join`/`leave` per node, then `change` once the view has been updated. */
+export interface MembershipEvents {
+  join: [id: string];
+  leave: [id: string];
+  change: [];
+}
+
+/** Receives one frame from an admitted peer; `frame` is a view into a receive buffer (copy it to keep it long). */
+export type FrameHandler = (from: string, frame: Buffer) => void;
+
+/** The set of admitted live nodes and a framed, batched link to each. Implementations: local-, hyperswarm-membership.ts. */
+export interface Membership extends Pick<EventEmitter<MembershipEvents>, 'on' | 'once' | 'off'> {
+  /** This node's id: its hyperswarm public key, hex. */
+  readonly self: string;
+  /** Ids of the admitted live nodes, this one included, sorted (a fresh array). */
+  members(): string[];
+  /** The HTTP URL a member advertised (this node's included), undefined for a non-member. */
+  urlOf(id: string): string | undefined;
+  /** Queues `frame` for admitted peer `id` (frames queued in one tick leave in one write); false if not sent. */
+  send(id: string, frame: Buffer): boolean;
+  /** Sets the one handler for frames from admitted peers (a later call replaces it). */
+  onFrame(handler: FrameHandler): void;
+  /** Joins the cluster; resolves once this node is announced and looking for peers. */
+  start(): Promise<void>;
+  /** Leaves the cluster and releases every socket and timer; no event is emitted after it is called. */
+  stop(): Promise<void>;
+}
+
+/** Traffic counters of the node-to-node links, for metrics. */
+export interface LinkStats {
+  /** Frames written to peers. */
+  framesSent: number;
+  /** Bytes written to peers, framing and admission included. */
+  bytesSent: number;
+  /** Frames delivered from admitted peers. */
+  framesReceived: number;
+  /** Bytes read from peers, framing and admission included. */
+  bytesReceived: number;
+  /** Peers that proved the cluster secret (connections, not distinct nodes). */
+  admitted: number;
+  /** Connections dropped for a failed admission or a protocol violation. */
+  rejected: number;
+}
+
+/** Optional capability: a membership that counts its traffic. */
+export interface StatsSource {
+  /** A snapshot of the traffic counters. */
+  stats(): LinkStats;
+}
+
+/** True if `m` counts its traffic (see StatsSource). */
+export function hasStats<M extends Membership>(m: M): m is M & StatsSource {
+  return typeof (m as Partial<StatsSource>).stats === 'function';
+}

@@ -1,0 +1,134 @@
+// Channel routing: rendezvous (highest-random-weight) hashing over the membership view.
+// Pure functions, no I/O. Every node computes the same owner from the same member set, whatever its order.
+// weight(member, channel) = a 64-bit pseudo-random permutation (3-round Feistel over two 32-bit halves,
+// murmur3's fmix32 as round function) of hash64(channel) XOR hash64(member). A member's weight for a channel
+// does not depend on the other members, so removing a node moves only its channels and adding one moves only
+// the channels it now wins.
+
+/** Thrown when routing is asked with no members at all. */
+export class NoMembersError extends Error {
+  /** Stable error code. */
+  readonly code = 'ERR_NO_MEMBERS';
+  constructor() {
+    super('cannot route a channel: the member list is empty');
+    this.name = 'NoMembersError';
+  }
+}
+
+/** The owner of `channel`: the member with the highest rendezvous weight. Throws on an empty list. */
+export function ownerOf(channel: string, members: readonly string[]): string {
+  const count = members.length;
+  if (count === 0) throw new NoMembersError();
+  if (count === 1) return members[0]!;
+  hashString(channel);
+  const ch = out0;
+  const cl = out1;
+  let best = members[0]!;
+  weigh(ch, cl, best);
+  let bestHi = out0;
+  let bestLo = out1;
+  for (let i = 1; i < count; i++) {
+    const id = members[i]!;
+    weigh(ch, cl, id);
+    if (out0 > bestHi || (out0 === bestHi && (out1 > bestLo || (out1 === bestLo && id > best)))) {
+      best = id;
+      bestHi = out0;
+      bestLo = out1;
+    }
+  }
+  return best;
+}
+
+/** The `n` distinct members with the highest weights for `channel`, best first (so `[0]` is the owner). */
+export function replicasOf(channel: string, members: readonly string[], n: number): string[] {
+  if (members.length === 0) throw new NoMembersError();
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`replicasOf: n must be a non-negative integer, got ${n}`);
+  if (n === 0) return [];
+  if (n === 1) return [ownerOf(channel, members)];
+  hashString(channel);
+  const ch = out0;
+  const cl = out1;
+  const ranked: Array<{ id: string; hi: number; lo: number }> = [];
+  for (const id of members) {
+    weigh(ch, cl, id);
+    ranked.push({ id, hi: out0, lo: out1 });
+  }
+  ranked.sort((a, b) => b.hi - a.hi || b.lo - a.lo || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  const result: string[] = [];
+  for (let i = 0; i < ranked.length && result.length < n; i++) {
+    // Equal ids have equal weights, so duplicates in `members` sit next to each other after the sort.
+    if (i > 0 && ranked[i]!.id === ranked[i - 1]!.id) continue;
+    result.push(ranked[i]!.id);
+  }
+  return result;
+}
+
+/** The rendezvous weight of `member` for `channel` as an unsigned 64-bit bigint (for tests and tooling). */
+export function weightOf(channel: string, member: string): bigint {
+  hashString(channel);
+  weigh(out0, out1, member);
+  return (BigInt(out0) << 32n) | BigInt(out1);
+}
+
+// Two-word results are returned through module state to keep the hot path allocation-free.
+let out0 = 0;
+let out1 = 0;
+
+// Member ids repeat on every call: cache their 64-bit hashes (bounded, cleared when full).
+const MEMBER_CACHE_MAX = 4096;
+const memberHi = new Map<string, number>();
+const memberLo = new Map<string, number>();
+
+/** Sets (out0, out1) to the weight of `member` for the channel whose hash is (ch, cl). */
+function weigh(ch: number, cl: number, member: string): void {
+  let mh = memberHi.get(member);
+  let ml: number;
+  if (mh === undefined) {
+    hashString(member);
+    mh = out0;
+    ml = out1;
+    if (memberHi.size >= MEMBER_CACHE_MAX) {
+      memberHi.clear();
+      memberLo.clear();
+    }
+    memberHi.set(member, mh);
+    memberLo.set(member, ml);
+  } else {
+    ml = memberLo.get(member)!;
+  }
+  // 3-round Feistel network: a pseudo-random permutation of the 64-bit value (ch ^ mh, cl ^ ml).
+  let l = (ch ^ mh) >>> 0;
+  let r = (cl ^ ml) >>> 0;
+  r = (r ^ fmix32((l + 0x9e3779b9) | 0)) >>> 0;
+  l = (l ^ fmix32((r + 0x7f4a7c15) | 0)) >>> 0;
+  r = (r ^ fmix32((l + 0x85ebca6b) | 0)) >>> 0;
+  out0 = l;
+  out1 = r;
+}
+
+/** Sets (out0, out1) to two independent 32-bit hashes of `s` (FNV-1a and a murmur3-style lane), finalized. */
+function hashString(s: string): void {
+  let a = 0x811c9dc5;
+  let b = 0x5bd1e995 ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    let k = Math.imul(c, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    b ^= Math.imul(k, 0x1b873593);
+    b = (b << 13) | (b >>> 19);
+    b = (Math.imul(b, 5) + 0xe6546b64) | 0;
+  }
+  out0 = fmix32(a ^ s.length);
+  out1 = fmix32(b);
+}
+
+/** murmur3's 32-bit finalizer: a bijection with full avalanche. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}

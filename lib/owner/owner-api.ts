@@ -1,0 +1,105 @@
+import type { ChannelConfig, Claims, Message, StreamPosition, UserId } from '../protocol/types.js';
+
+/*
+ * The two directions between the roles of a node (DESIGN.md "Roles"):
+ *   push node / REST API --Owner--> channel owner      (this node's ChannelOwner, or a remote one in a cluster)
+ *   channel owner --PushTarget--> push node            (this node's PushService, or a remote one)
+ */
+
+export interface SubscribeRequest {
+  channel: string;
+  /** Id of the push node that holds the connection. */
+  pushNode: string;
+  session: string;
+  user: UserId;
+  claims: Claims;
+  /** Resume point: the client has everything up to and including it. */
+  since?: StreamPosition;
+  /** Set by the push node for its own `$user:U` subscriptions (clients cannot subscribe to `$` channels). */
+  system?: boolean;
+}
+
+export interface SubscribeResult {
+  epoch: string;
+  /** Latest offset at registration; every later message is delivered live. */
+  offset: number;
+  /** True when `since` was given and every message after it is in `messages`. */
+  recovered: boolean;
+  /** Messages after `since` (same epoch), oldest first. */
+  messages: Message[];
+}
+
+export interface PublishRequest {
+  channel: string;
+  data: unknown;
+  user: UserId;
+  claims: Claims;
+  /** A client publish: rights, bans and clientPublish apply. Server (API key) publishes skip them. */
+  client: boolean;
+  /** Idempotency key: a retry with the same id answers the original offset. */
+  id?: string;
+}
+
+export interface PublishResult {
+  channel: string;
+  epoch: string;
+  offset: number;
+  duplicate?: boolean;
+  /** Subscriptions the message was fanned out to (absent for duplicates). */
+  subscribers?: number;
+}
+
+export interface HistoryResult {
+  epoch: string;
+  offset: number;
+  messages: Message[];
+}
+
+export interface PresenceResult {
+  channel: string;
+  count: number;
+  users: string[];
+}
+
+/** Operations on a channel, answered by its owner. */
+export interface Owner {
+  /** Registers a subscription (checks ban, private, capacity, subscribe hook); returns the resume data. */
+  subscribe(req: SubscribeRequest): Promise<SubscribeResult>;
+  /** Ends a subscription; fires the unsubscribe hook once. */
+  unsubscribe(channel: string, pushNode: string, session: string, reason: string): Promise<void>;
+  /** Runs the publish hook, assigns the next offset, stores durably, fans out; resolves when durable. */
+  publish(req: PublishRequest): Promise<PublishResult>;
+  /** Retained messages with offset > since (all retained when since is undefined), at most `limit`. */
+  history(channel: string, since?: number, limit?: number): Promise<HistoryResult>;
+  /** Distinct subscribed users (anonymous ones count in `count` only). */
+  presence(channel: string): Promise<PresenceResult>;
+  getConfig(channel: string): Promise<ChannelConfig>;
+  /** Merges `patch` into the config, stores it, returns the full config. */
+  setConfig(channel: string, patch: Partial<ChannelConfig>): Promise<ChannelConfig>;
+  /** Removes every subscription of `user`; with `ban` seconds > 0 also bans. Returns subscriptions removed. */
+  kick(channel: string, user: string, ban?: number, reason?: string): Promise<number>;
+  /** Closes every connection of `user` (asks each push node holding `$user:U`). Returns connections closed. */
+  disconnectUser(user: string, reason?: string): Promise<number>;
+  /** Push nodes currently holding subscribers of `channel`. */
+  pushNodesOf(channel: string): Promise<string[]>;
+}
+
+/** What an owner tells a push node. */
+export interface PushTarget {
+  /** A message for every local subscriber of `channel`. */
+  deliver(message: Message, opts: { deliverHook: boolean }): void;
+  /** A presence change for every local subscriber of `channel`. */
+  presence(channel: string, change: { join: string } | { leave: string }): void;
+  /** The owner removed these sessions' subscriptions: tell the clients and forget them locally. */
+  kicked(channel: string, sessions: string[], reason: string): void;
+  /** Close every local connection of `user`; resolves to how many. */
+  disconnectUser(user: string, reason: string): Promise<number>;
+}
+
+/** Finds the owner of a channel and the push nodes by id (single node: always itself). */
+export interface Router {
+  /** This node's id. */
+  readonly self: string;
+  owner(channel: string): Owner;
+  push(nodeId: string): PushTarget | undefined;
+}

@@ -1,0 +1,52 @@
+import { badRequest } from '../errors.js';
+import { checkChannel } from './names.js';
+import type { StreamPosition } from './types.js';
+
+/** Frames a client sends on the WebSocket (spec/protocol.md). */
+export type ClientFrame =
+  | { type: 'connect'; token?: string; session?: string }
+  | { type: 'subscribe'; id: number; channel: string; since?: StreamPosition }
+  | { type: 'unsubscribe'; id: number; channel: string }
+  | { type: 'publish'; id: number; channel: string; data: unknown }
+  | { type: 'ping' };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates a `since` position; throws bad_request. */
+export function checkSince(v: unknown): StreamPosition {
+  if (!isObject(v) || typeof v.epoch !== 'string' || !Number.isInteger(v.offset) || (v.offset as number) < 0) {
+    throw badRequest('since must be {"epoch": string, "offset": integer >= 0}');
+  }
+  return { epoch: v.epoch, offset: v.offset as number };
+}
+
+function requestId(v: Record<string, unknown>): number {
+  if (!Number.isSafeInteger(v.id)) throw badRequest(`${String(v.type)} needs an integer "id"`);
+  return v.id as number;
+}
+
+/** Checks a parsed frame's shape; throws bad_request naming what is wrong. */
+export function checkClientFrame(v: unknown): ClientFrame {
+  if (!isObject(v)) throw badRequest('a frame is one JSON object');
+  switch (v.type) {
+    case 'connect':
+      if (v.token !== undefined && typeof v.token !== 'string') throw badRequest('token must be a string');
+      if (v.session !== undefined && typeof v.session !== 'string') throw badRequest('session must be a string');
+      return { type: 'connect', token: v.token as string | undefined, session: v.session as string | undefined };
+    case 'subscribe': {
+      const id = requestId(v);
+      const frame: ClientFrame = { type: 'subscribe', id, channel: checkChannel(v.channel) };
+      if (v.since !== undefined) frame.since = checkSince(v.since);
+      return frame;
+    }
+    case 'unsubscribe':
+      return { type: 'unsubscribe', id: requestId(v), channel: checkChannel(v.channel) };
+    case 'publish':
+      if (!('data' in v)) throw badRequest('publish needs "data"');
+      return { type: 'publish', id: requestId(v), channel: checkChannel(v.channel), data: v.data };
+    case 'ping':
+      return { type: 'ping' };
+    default:
+      throw badRequest(`unknown frame type ${JSON.stringify(v.type)}`);
+  }
+}

@@ -1,0 +1,275 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { CLOSE_CODES, HashpubError } from '../errors.js';
+import type { HookRunner } from '../hooks/hook-runner.js';
+import type { PublishResult, PushTarget, Router, SubscribeResult } from '../owner/owner-api.js';
+import { userChannel } from '../protocol/names.js';
+import { messageFrame, Prepared } from '../protocol/prepared.js';
+import type { Claims, Message, StreamPosition, UserId } from '../protocol/types.js';
+import { Hub, type Variant } from './hub.js';
+import { Session, type Connection, type Sub } from './session.js';
+
+export interface PushServiceDeps {
+  router: Router;
+  hooks: HookRunner | null;
+  log: Logger;
+  /** A detached session is ended after this long. */
+  sessionTtlMs: number;
+  now?: () => number;
+  /** Called with the number of frames each delivery wrote (metrics). */
+  onDeliver?: (frames: number) => void;
+}
+
+/** Called with the owner's answer before replayed messages are sent (WebSocket sends `subscribed`). */
+export type Announce = (channel: string, result: SubscribeResult) => void;
+
+/**
+ * The push-node role: sessions and their subscriptions, registered at each channel's owner, and the
+ * PushTarget that owners deliver to. Sessions outlive connections for `sessionTtlMs`.
+ */
+export class PushService implements PushTarget {
+  readonly hub = new Hub();
+  private readonly sessions = new Map<string, Session>();
+  private readonly byUser = new Map<string, Set<Session>>();
+  private readonly detached = new Set<Session>();
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly now: () => number;
+  private sweepTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly deps: PushServiceDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  start(): void {
+    this.sweepTimer = setInterval(() => this.sweep(), 1000).unref();
+  }
+
+  /** Ends every session (owners see them unsubscribe) and closes their connections. */
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await Promise.all([...this.sessions.values()].map((s) => this.end(s, 'shutdown', CLOSE_CODES.shutdown)));
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Creates a session for a verified identity; an authenticated user is subscribed to `$user:U`. */
+  async open(user: UserId, claims: Claims, info: Record<string, unknown>): Promise<Session> {
+    const s = new Session(randomBytes(16).toString('base64url'), user, claims, info);
+    this.sessions.set(s.id, s);
+    if (user !== null) {
+      let set = this.byUser.get(user);
+      if (!set) this.byUser.set(user, (set = new Set()));
+      set.add(s);
+      try {
+        await this.subscribe(s, userChannel(user), undefined, { system: true });
+      } catch (err) {
+        await this.end(s, 'refused');
+        throw err;
+      }
+    }
+    return s;
+  }
+
+  find(id: string): Session | undefined {
+    const s = this.sessions.get(id);
+    return s && !s.ended ? s : undefined;
+  }
+
+  /** Binds a connection to a session (replacing an older one, which is closed). */
+  attach(s: Session, conn: Connection): void {
+    if (s.conn && s.conn !== conn) s.conn.close(CLOSE_CODES.disconnected, 'session taken over by a new connection');
+    s.conn = conn;
+    s.detachedAt = 0;
+    this.detached.delete(s);
+  }
+
+  /** The connection went away: keep the session for a resume; fires the disconnect hook once. */
+  detach(s: Session, conn: Connection, reason: string): void {
+    if (s.conn !== conn) return;
+    s.conn = null;
+    if (s.ended) return;
+    s.detachedAt = this.now();
+    this.detached.add(s);
+    this.fireDisconnect(s, reason);
+  }
+
+  private fireDisconnect(s: Session, reason: string): void {
+    if (this.deps.hooks?.has('disconnect')) void this.deps.hooks.disconnect({ user: s.user, session: s.id, reason });
+  }
+
+  /** Ends a session: every subscription ends at its owner (with `reason`), the connection is closed. */
+  async end(s: Session, reason: string, closeCode: number = CLOSE_CODES.disconnected): Promise<void> {
+    if (s.ended) return;
+    s.ended = true;
+    this.sessions.delete(s.id);
+    this.detached.delete(s);
+    if (s.user !== null) {
+      const set = this.byUser.get(s.user);
+      set?.delete(s);
+      if (set?.size === 0) this.byUser.delete(s.user);
+    }
+    const channels = [...s.subs.keys()];
+    s.subs.clear();
+    for (const c of channels) this.hub.remove(c, s);
+    const conn = s.conn;
+    if (conn) {
+      s.conn = null;
+      this.fireDisconnect(s, reason);
+      conn.close(closeCode, reason);
+    }
+    await Promise.all(channels.map((c) => this.unregister(c, s, reason)));
+  }
+
+  /**
+   * Subscribes `s` to `channel` at the owner. Deliveries that arrive during the round trip are held and
+   * sent after the owner's replay, so the client sees offsets in order, without gaps or repeats.
+   */
+  async subscribe(s: Session, channel: string, since: StreamPosition | undefined,
+    opts: { system?: boolean; announce?: Announce; resume?: boolean } = {}): Promise<SubscribeResult> {
+    const existing = s.subs.get(channel);
+    if (existing && !opts.resume) {
+      if (existing.pending) throw new HashpubError('bad_request', 'a subscribe to this channel is already in progress');
+      const r: SubscribeResult = { epoch: existing.epoch, offset: existing.offset, recovered: true, messages: [] };
+      opts.announce?.(channel, r);
+      return r;
+    }
+    const sub: Sub = existing ?? { epoch: '', offset: 0, pending: null };
+    sub.pending = [];
+    s.subs.set(channel, sub);
+    this.hub.add(channel, s);
+    const owner = this.deps.router.owner(channel);
+    let res: SubscribeResult;
+    try {
+      res = await owner.subscribe({ channel, pushNode: this.deps.router.self, session: s.id, user: s.user,
+        claims: s.claims, since, system: opts.system });
+    } catch (err) {
+      if (s.subs.get(channel) === sub) this.forget(s, channel);
+      if (existing) void this.unregister(channel, s, 'refused');
+      throw err;
+    }
+    if (s.ended || s.subs.get(channel) !== sub) {
+      void this.unregister(channel, s, 'ended');
+      throw new HashpubError('forbidden', 'subscription ended while it was being set up');
+    }
+    const pending = sub.pending;
+    sub.pending = null;
+    sub.epoch = res.epoch;
+    if (!s.conn) {
+      // Nobody to send to: keep the resume point where the client is.
+      sub.offset = since && since.epoch === res.epoch && res.recovered ? since.offset : res.offset;
+      return res;
+    }
+    sub.offset = since && since.epoch === res.epoch ? since.offset : res.offset;
+    opts.announce?.(channel, res);
+    for (const m of res.messages) { // advance per message: SSE ids carry the position after each one
+      sub.offset = m.offset;
+      s.conn.send(messageFrame(m), s);
+    }
+    sub.offset = res.offset;
+    for (const m of pending) this.sendLate(s, sub, m);
+    return res;
+  }
+
+  /** After a reconnect with a session id: resubscribe every channel from the last delivered offset. */
+  async resume(s: Session, announce: Announce, refused: (channel: string, err: unknown) => void): Promise<void> {
+    await Promise.all([...s.subs].map(async ([channel, sub]) => {
+      try {
+        await this.subscribe(s, channel, { epoch: sub.epoch, offset: sub.offset },
+          { resume: true, announce, system: channel.startsWith('$') });
+      } catch (err) {
+        refused(channel, err);
+      }
+    }));
+  }
+
+  async unsubscribe(s: Session, channel: string, reason = 'unsubscribe'): Promise<void> {
+    if (!s.subs.has(channel)) throw new HashpubError('bad_request', 'not subscribed to this channel');
+    this.forget(s, channel);
+    await this.unregister(channel, s, reason);
+  }
+
+  /** A client publish: every client rule applies at the owner. */
+  publish(s: Session, channel: string, data: unknown): Promise<PublishResult> {
+    return this.deps.router.owner(channel).publish({ channel, data, user: s.user, claims: s.claims, client: true });
+  }
+
+  // ---- PushTarget: what owners call ----
+
+  deliver(message: Message, opts: { deliverHook: boolean }): void {
+    const channel = message.channel;
+    const hooks = this.deps.hooks;
+    const chained = this.chains.get(channel);
+    if (!chained && !(opts.deliverHook && hooks?.has('deliver'))) {
+      this.deps.onDeliver?.(this.hub.deliver(message));
+      return;
+    }
+    // Per-recipient hook: one call per message for all local recipients; a per-channel chain keeps order.
+    const next = (chained ?? Promise.resolve()).then(async () => {
+      const recipients = this.hub.recipients(channel);
+      let variants: Map<Session, Variant> | undefined;
+      if (opts.deliverHook && hooks?.has('deliver') && recipients.length > 0) {
+        const reply = await hooks.deliver({ channel, data: message.data,
+          recipients: recipients.map((s) => ({ user: s.user, info: s.info })) });
+        if (reply) {
+          variants = new Map();
+          reply.results.forEach((r, i) => {
+            if (r.skip) variants!.set(recipients[i]!, { skip: true });
+            else if ('data' in r) variants!.set(recipients[i]!, { data: r.data });
+          });
+        }
+      }
+      this.deps.onDeliver?.(this.hub.deliver(message, variants));
+    }).catch((err) => this.deps.log.error({ err, channel }, 'deliver failed'));
+    this.chains.set(channel, next);
+    void next.then(() => { if (this.chains.get(channel) === next) this.chains.delete(channel); });
+  }
+
+  presence(channel: string, change: { join: string } | { leave: string }): void {
+    this.hub.broadcast(channel, new Prepared('presence', { type: 'presence', channel, ...change }));
+  }
+
+  kicked(channel: string, sessions: string[], reason: string): void {
+    const frame = new Prepared('kicked', { type: 'kicked', channel, reason });
+    for (const id of sessions) {
+      const s = this.sessions.get(id);
+      if (!s || !s.subs.has(channel)) continue;
+      this.forget(s, channel);
+      s.conn?.send(frame, s);
+    }
+  }
+
+  async disconnectUser(user: string, reason: string): Promise<number> {
+    const set = [...(this.byUser.get(user) ?? [])];
+    await Promise.all(set.map((s) => this.end(s, 'disconnect', CLOSE_CODES.disconnected)));
+    this.deps.log.info({ user, reason, sessions: set.length }, 'user disconnected');
+    return set.length;
+  }
+
+  // ---- internals ----
+
+  private sendLate(s: Session, sub: Sub, m: Message): void {
+    if (m.epoch !== sub.epoch || m.offset <= sub.offset) return;
+    sub.offset = m.offset;
+    s.conn!.send(messageFrame(m), s);
+  }
+
+  private forget(s: Session, channel: string): void {
+    s.subs.delete(channel);
+    this.hub.remove(channel, s);
+  }
+
+  private async unregister(channel: string, s: Session, reason: string): Promise<void> {
+    try {
+      await this.deps.router.owner(channel).unsubscribe(channel, this.deps.router.self, s.id, reason);
+    } catch (err) {
+      this.deps.log.warn({ err, channel }, 'unsubscribe at owner failed');
+    }
+  }
+
+  private sweep(): void {
+    const cutoff = this.now() - this.deps.sessionTtlMs;
+    for (const s of this.detached) if (s.detachedAt <= cutoff) void this.end(s, 'expired');
+  }
+}

@@ -1,0 +1,45 @@
+import type { Prepared } from '../protocol/prepared.js';
+import type { Claims, Message, UserId } from '../protocol/types.js';
+
+/** The client edge of a session: a WebSocket, an SSE response or a long-poll mailbox. */
+export interface Connection {
+  readonly kind: 'ws' | 'sse' | 'poll';
+  /** Sends a shared frame; `session` lets formats with per-connection parts (SSE ids) add them. */
+  send(frame: Prepared, session: Session): void;
+  /** Closes the connection; the session stays for a resume unless the push service ends it. */
+  close(code: number, reason: string): void;
+}
+
+/** One subscription of a session, as the push node sees it. */
+export interface Sub {
+  epoch: string;
+  /** Last offset delivered to the client (resume point). */
+  offset: number;
+  /** Messages that arrived while the subscribe/resume round trip was in flight; null when live. */
+  pending: Message[] | null;
+}
+
+/**
+ * A client's state on its push node; it outlives its connection for the session TTL so the client can
+ * reconnect and resume. Kept small on purpose: this object exists once per connection.
+ */
+export class Session {
+  conn: Connection | null = null;
+  /** ms since the epoch when the connection went away (0 while attached). */
+  detachedAt = 0;
+  readonly subs = new Map<string, Sub>();
+  ended = false;
+
+  constructor(
+    readonly id: string,
+    readonly user: UserId,
+    readonly claims: Claims,
+    /** `info` from the connect hook, passed to deliver hooks. */
+    readonly info: Record<string, unknown>,
+  ) {}
+
+  /** Positions of every live subscription (SSE and long-poll cursors). */
+  positions(): Array<[string, Sub]> {
+    return [...this.subs];
+  }
+}

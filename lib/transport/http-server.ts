@@ -1,0 +1,120 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { RestApi } from '../api/rest.js';
+import type { EdgeContext } from '../context.js';
+import { HashpubError } from '../errors.js';
+import { originAllowed } from './connect.js';
+import { sendError, sendJson } from './http-util.js';
+import { LongPollTransport } from './long-poll.js';
+import { SseTransport } from './sse.js';
+import { WebSocketTransport } from './websocket.js';
+
+/**
+ * The node's one HTTP port: WebSocket upgrades on /v1/ws, SSE on /v1/sse, long-poll on /v1/poll, the
+ * REST API under /v1, /healthz and /metrics. Node's HTTP limits guard it against hostile clients: header
+ * blocks over maxHeaderBytes get 431, headers not complete within headersTimeoutMs are closed.
+ */
+export class HttpEdge {
+  readonly server: Server;
+  readonly ws: WebSocketTransport;
+  readonly sse: SseTransport;
+  readonly poll: LongPollTransport;
+  private readonly rest: RestApi;
+  /** Set by the node once it is ready; /healthz answers 503 before. */
+  ready = false;
+
+  constructor(private readonly ctx: EdgeContext) {
+    const o = ctx.options;
+    this.server = createServer({
+      maxHeaderSize: o.maxHeaderBytes,
+      headersTimeout: o.headersTimeoutMs,
+      requestTimeout: Math.max(30_000, o.headersTimeoutMs + 1000),
+      connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs),
+      keepAliveTimeout: 5000,
+    });
+    this.ws = new WebSocketTransport(ctx);
+    this.sse = new SseTransport(ctx);
+    this.poll = new LongPollTransport(ctx);
+    this.rest = new RestApi(ctx);
+    this.server.on('request', (req, res) => void this.onRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return void socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    });
+  }
+
+  /** Binds the port; resolves to the base URL. */
+  listen(host: string, port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const a = this.server.address() as AddressInfo;
+        resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+      });
+    });
+  }
+
+  /** Closes every client connection and the listening socket. */
+  async close(): Promise<void> {
+    this.ws.close();
+    this.sse.close();
+    this.poll.close();
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return void sendError(res, new HashpubError('bad_request', 'malformed request URL'));
+    }
+    try {
+      const path = url.pathname;
+      if (path === '/healthz') {
+        return this.ready ? sendJson(res, 200, { ok: true, node: this.ctx.router.self })
+          : sendJson(res, 503, { error: { code: 'unavailable', message: 'starting' } }, { 'retry-after': '1' });
+      }
+      if (path === '/metrics') {
+        const text = await this.ctx.metrics.text();
+        res.writeHead(200, { 'content-type': this.ctx.metrics.registry.contentType });
+        return void res.end(text);
+      }
+      if (path === '/v1/ws') throw new HashpubError('bad_request', 'this endpoint needs a WebSocket upgrade');
+      if (path === '/v1/sse' || path === '/v1/poll') {
+        if (req.method !== 'GET') throw new HashpubError('bad_request', 'use GET');
+        if (!originAllowed(this.ctx, req)) throw new HashpubError('forbidden', 'origin not allowed');
+        return await (path === '/v1/sse' ? this.sse : this.poll).handle(req, res, url);
+      }
+      if (path.startsWith('/v1/')) return await this.rest.handle(req, res, url);
+      throw new HashpubError('not_found', `nothing at ${path}`);
+    } catch (err) {
+      const e = sendError(res, err);
+      this.ctx.metrics.errors.inc({ code: e.code });
+      if (e.code === 'internal') this.ctx.log.error({ err, url: req.url }, 'internal error');
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const reject = (status: string, code: string) => {
+      this.ctx.metrics.errors.inc({ code });
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\n\r\n` +
+        JSON.stringify({ error: { code, message: status } }));
+    };
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      return reject('400 Bad Request', 'bad_request');
+    }
+    if (path !== '/v1/ws') return reject('404 Not Found', 'not_found');
+    if (!originAllowed(this.ctx, req)) return reject('403 Forbidden', 'forbidden');
+    if (!this.ready) return reject('503 Service Unavailable', 'unavailable');
+    this.ws.upgrade(req, socket, head);
+  }
+}

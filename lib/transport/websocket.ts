@@ -1,0 +1,191 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { EdgeContext } from '../context.js';
+import { asHashpubError, CLOSE_CODES, HashpubError } from '../errors.js';
+import { checkClientFrame, type ClientFrame } from '../protocol/client-frames.js';
+import { parseJson } from '../protocol/json.js';
+import { Prepared } from '../protocol/prepared.js';
+import type { Announce } from '../session/push-service.js';
+import type { Connection, Session } from '../session/session.js';
+import { coalescedWrite } from './coalesce.js';
+import { admit, remoteIp } from './connect.js';
+
+/** A connection that has not sent `connect` after this long is closed. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Ping period; a client that missed the previous ping's pong is dropped. */
+const PING_INTERVAL_MS = 25_000;
+
+/**
+ * WebSocket transport on /v1/ws: the `ws` package in noServer mode for the handshake, control frames and
+ * parsing; outgoing data frames are pre-framed once (Prepared.ws()) and written to the raw socket.
+ * One shared timer pings every socket and closes connections that never sent `connect`.
+ */
+export class WebSocketTransport {
+  private readonly wss: WebSocketServer;
+  readonly clients = new Set<WsClient>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly ctx: EdgeContext) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
+    this.timer = setInterval(() => this.tick(), Math.min(PING_INTERVAL_MS, CONNECT_TIMEOUT_MS) / 2).unref();
+  }
+
+  /** Completes the upgrade of a request already checked for path and origin. */
+  upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const client = new WsClient(this.ctx, ws, socket, req, this.clients);
+      this.clients.add(client);
+    });
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    for (const c of this.clients) c.close(CLOSE_CODES.shutdown, 'shutdown');
+    this.wss.close();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const c of this.clients) c.tick(now);
+  }
+}
+
+/** One WebSocket connection: parses client frames and is the session's Connection while attached. */
+class WsClient implements Connection {
+  readonly kind = 'ws' as const;
+  private session: Session | null = null;
+  private connecting: Promise<void> | null = null;
+  private closed = false;
+  private readonly openedAt = Date.now();
+  private lastPingAt = 0;
+  private alive = true;
+
+  constructor(private readonly ctx: EdgeContext, private readonly ws: WebSocket, private readonly socket: Socket,
+    private readonly req: IncomingMessage, private readonly registry: Set<WsClient>) {
+    ctx.metrics.connections.inc({ transport: 'ws' });
+    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    ws.on('pong', () => { this.alive = true; });
+    ws.on('error', () => {}); // protocol errors (e.g. 1009 too large) are followed by 'close'
+    ws.on('close', () => this.onClose());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const token = url.searchParams.get('token') ?? undefined;
+    const session = url.searchParams.get('session') ?? undefined;
+    if (token !== undefined || session !== undefined) this.connecting = this.connect({ token, session });
+  }
+
+  send(frame: Prepared): void {
+    if (this.closed) return;
+    coalescedWrite(this.socket, frame.ws());
+    if (this.socket.writableLength > this.ctx.options.maxBufferedBytes) {
+      this.ctx.metrics.slowDisconnects.inc();
+      this.close(CLOSE_CODES.slow, 'slow');
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (code === CLOSE_CODES.slow) this.ws.terminate(); // its buffer is full: a close frame would never get out
+    else this.ws.close(code, reason.slice(0, 120));
+  }
+
+  tick(now: number): void {
+    if (!this.connecting && now - this.openedAt > CONNECT_TIMEOUT_MS) {
+      this.close(CLOSE_CODES.protocol, 'no connect frame');
+    } else if (now - this.lastPingAt >= PING_INTERVAL_MS) {
+      if (!this.alive) return void this.ws.terminate();
+      this.alive = false;
+      this.lastPingAt = now;
+      this.ws.ping();
+    }
+  }
+
+  private reply(frame: Record<string, unknown> & { type: string }): void {
+    this.send(new Prepared(frame.type, frame));
+  }
+
+  private fail(id: number | undefined, err: unknown, extra: Record<string, unknown> = {}): void {
+    const e = asHashpubError(err);
+    if (e.code === 'internal') this.ctx.log.error({ err }, 'internal error on a websocket frame');
+    this.ctx.metrics.errors.inc({ code: e.code });
+    this.reply({ type: 'error', ...(id !== undefined ? { id } : {}), ...extra, code: e.code, message: e.message });
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) return this.fail(undefined, new HashpubError('bad_request', 'binary frames are not supported: send JSON text frames'));
+    let raw: unknown;
+    let frame: ClientFrame;
+    try {
+      raw = parseJson(data.toString('utf8'), this.ctx.options.maxJsonDepth);
+      frame = checkClientFrame(raw);
+    } catch (err) {
+      const id = typeof raw === 'object' && raw !== null && Number.isSafeInteger((raw as { id?: unknown }).id) ? (raw as { id: number }).id : undefined;
+      return this.fail(id, err);
+    }
+    if (frame.type === 'ping') return this.reply({ type: 'pong' });
+    if (frame.type === 'connect') {
+      if (this.connecting) return this.fail(undefined, new HashpubError('bad_request', 'already connected'));
+      this.connecting = this.connect(frame);
+      return;
+    }
+    if (!this.connecting) return this.fail(frame.id, new HashpubError('bad_request', 'send {"type":"connect"} first'));
+    void this.connecting.then(() => this.session && this.handle(frame));
+  }
+
+  private async handle(frame: Exclude<ClientFrame, { type: 'connect' | 'ping' }>): Promise<void> {
+    const s = this.session!;
+    const push = this.ctx.push;
+    try {
+      if (frame.type === 'subscribe') {
+        await push.subscribe(s, frame.channel, frame.since, { announce: (channel, r) =>
+          this.reply({ type: 'subscribed', id: frame.id, channel, epoch: r.epoch, offset: r.offset, recovered: r.recovered }) });
+      } else if (frame.type === 'unsubscribe') {
+        await push.unsubscribe(s, frame.channel);
+        this.reply({ type: 'reply', id: frame.id, ok: true });
+      } else {
+        const r = await push.publish(s, frame.channel, frame.data);
+        this.reply({ type: 'reply', id: frame.id, ok: true, channel: r.channel, epoch: r.epoch, offset: r.offset });
+      }
+    } catch (err) {
+      this.fail(frame.id, err);
+    }
+  }
+
+  private async connect(frame: { token?: string; session?: string }): Promise<void> {
+    const { push, tokens } = this.ctx;
+    try {
+      let s = frame.session ? push.find(frame.session) : undefined;
+      if (s && frame.token && (await tokens.verify(frame.token)).user !== s.user) s = undefined;
+      const resumed = s !== undefined;
+      if (!s) {
+        const a = await admit(this.ctx, frame.token, remoteIp(this.req), this.req.headers.origin ?? null);
+        s = await push.open(a.user, a.claims, a.info);
+      }
+      if (this.closed) {
+        if (!resumed) await push.end(s, 'closed');
+        return;
+      }
+      this.session = s;
+      push.attach(s, this);
+      this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed });
+      if (resumed) {
+        const announce: Announce = (channel, r) => {
+          if (!channel.startsWith('$')) this.reply({ type: 'subscribed', channel, epoch: r.epoch, offset: r.offset, recovered: r.recovered, resumed: true });
+        };
+        await push.resume(s, announce, (channel, err) => this.fail(undefined, err, { channel }));
+      }
+    } catch (err) {
+      const e = asHashpubError(err);
+      this.fail(undefined, e);
+      this.close(e.code === 'unauthorized' ? CLOSE_CODES.unauthorized : e.code === 'forbidden' ? CLOSE_CODES.forbidden : CLOSE_CODES.protocol, e.message);
+    }
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.registry.delete(this);
+    this.ctx.metrics.connections.dec({ transport: 'ws' });
+    if (this.session) this.ctx.push.detach(this.session, this, 'closed');
+  }
+}

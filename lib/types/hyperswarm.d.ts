@@ -1,0 +1,116 @@
+// Minimal ambient declarations for the parts of hyperswarm and hyperdht that hashpub uses.
+// The packages ship no types; only what lib/cluster calls is declared here.
+
+declare module 'hyperdht' {
+  import type { EventEmitter } from 'node:events'
+
+  namespace HyperDHT {
+    /** An Ed25519 key pair: the public key is a node's identity. */
+    interface KeyPair {
+      publicKey: Buffer
+      secretKey: Buffer
+    }
+    /** A DHT node address. */
+    interface HostPort {
+      host: string
+      port: number
+    }
+    /** Options of `new HyperDHT()`; `bootstrap` must always be given (else the public DHT is used). */
+    interface DHTOptions {
+      bootstrap: HostPort[] | string[]
+      host?: string
+      port?: number
+      ephemeral?: boolean
+      firewalled?: boolean
+      anyPort?: boolean
+      keyPair?: KeyPair
+    }
+  }
+
+  class HyperDHT extends EventEmitter {
+    constructor(opts: HyperDHT.DHTOptions)
+    /** A DHT bootstrap node bound to host:port (never 0); `opts.host` binds the socket. */
+    static bootstrapper(port: number, host: string, opts?: Partial<HyperDHT.DHTOptions>): HyperDHT
+    static keyPair(seed?: Buffer): HyperDHT.KeyPair
+    static hash(data: Buffer): Buffer
+    readonly destroyed: boolean
+    ready(): Promise<void>
+    fullyBootstrapped(): Promise<void>
+    address(): { host: string; family: number; port: number } | null
+    destroy(opts?: { force?: boolean }): Promise<void>
+  }
+
+  export = HyperDHT
+}
+
+declare module 'hyperdht/testnet.js' {
+  import type HyperDHT from 'hyperdht'
+
+  namespace createTestnet {
+    /** An in-process DHT of `size` nodes. */
+    interface Testnet {
+      nodes: HyperDHT[]
+      bootstrap: Array<{ host: string; port: number }>
+      destroy(): Promise<void>
+    }
+  }
+  function createTestnet(size?: number, opts?: { host?: string; port?: number }): Promise<createTestnet.Testnet>
+  export = createTestnet
+}
+
+declare module 'hyperswarm' {
+  import type { EventEmitter } from 'node:events'
+  import type { Duplex } from 'node:stream'
+  import type HyperDHT from 'hyperdht'
+
+  namespace Hyperswarm {
+    /** The Noise-encrypted stream to one peer (@hyperswarm/secret-stream, a streamx Duplex). */
+    interface Connection extends Pick<Duplex, 'on' | 'once' | 'off' | 'removeListener'> {
+      readonly publicKey: Buffer
+      readonly remotePublicKey: Buffer
+      readonly isInitiator: boolean
+      readonly destroyed: boolean
+      rawBytesRead: number
+      rawBytesWritten: number
+      write(data: Buffer): boolean
+      end(): void
+      destroy(err?: Error): void
+      setKeepAlive(ms: number): void
+      setTimeout(ms: number): void
+    }
+    /** What hyperswarm knows about a peer. */
+    interface PeerInfo {
+      publicKey: Buffer
+      client: boolean
+      banned: boolean
+    }
+    /** The handle `join()` returns. */
+    interface PeerDiscoverySession {
+      flushed(): Promise<void>
+      refresh(opts?: { client?: boolean; server?: boolean }): Promise<void>
+      destroy(): Promise<void>
+    }
+    /** Options of `new Hyperswarm()`; `dht` must always be given (else the public DHT is used). */
+    interface SwarmOptions {
+      dht: HyperDHT
+      keyPair?: HyperDHT.KeyPair
+      maxPeers?: number
+    }
+  }
+
+  class Hyperswarm extends EventEmitter {
+    constructor(opts: Hyperswarm.SwarmOptions)
+    readonly keyPair: HyperDHT.KeyPair
+    readonly dht: HyperDHT
+    readonly connections: Set<Hyperswarm.Connection>
+    readonly destroyed: boolean
+    join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): Hyperswarm.PeerDiscoverySession
+    leave(topic: Buffer): Promise<void>
+    flush(): Promise<boolean>
+    destroy(opts?: { force?: boolean }): Promise<void>
+    on(event: 'connection', listener: (conn: Hyperswarm.Connection, info: Hyperswarm.PeerInfo) => void): this
+    on(event: string, listener: (...args: any[]) => void): this
+  }
+
+  export = Hyperswarm
+}
