@@ -9,8 +9,8 @@ import { commandHelp, mainHelp, version } from '../lib/cli/help.js';
 
 function fail(cmd: CommandSpec | null, message: string, exitCode: number): never {
   const where = cmd ? `hashpub ${cmd.name}` : 'hashpub';
-  const hint = exitCode === 2 ? ` (see \`${where} --help\`)` : '';
-  process.stderr.write(`${where}: ${message}${hint}\n`);
+  // Usage problems name the command and point at its help; runtime failures are already full sentences.
+  process.stderr.write(exitCode === 2 ? `${where}: ${message} (see \`${where} --help\`)\n` : `${message}\n`);
   process.exit(exitCode);
 }
 

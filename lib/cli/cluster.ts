@@ -23,6 +23,7 @@ interface Child {
 }
 
 const alive = (c: Child): boolean => c.proc.exitCode === null && c.proc.signalCode === null;
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface ClusterFlags {
@@ -157,12 +158,12 @@ export async function runCluster(args: ParsedArgs): Promise<void> {
   const { startBootstrap } = await import('../cluster/bootstrap.js');
   const boot = await startBootstrap('127.0.0.1', 0);
   const bootstrap = `${boot.host}:${boot.port}`;
-  process.stdout.write(`bootstrap listening on ${bootstrap}\nstarting ${f.nodes} nodes...\n`);
+  process.stdout.write(`bootstrap listening on ${bootstrap}\nstarting ${plural(f.nodes, 'node')}...\n`);
   const children: Child[] = [];
   process.on('exit', () => { for (const c of children) if (alive(c)) c.proc.kill('SIGKILL'); });
   let stopping = false;
   const stopAll = async () => { stopping = true; await stopChildren(children); await boot.close(); };
-  stopOnSignals(`${f.nodes} nodes`, stopAll, GRACE_MS + 5000);
+  stopOnSignals(plural(f.nodes, 'node'), stopAll, GRACE_MS + 5000);
   const deadline = Date.now() + f.timeoutMs;
   try {
     for (let i = 1; i <= f.nodes; i++) children.push(spawnNode(i, f, bootstrap, secrets));
@@ -184,7 +185,7 @@ export async function runCluster(args: ParsedArgs): Promise<void> {
   }
   const data = f.base === ':memory:' ? '' : ` --data ${f.base}`;
   process.stdout.write([
-    `cluster formed: ${f.nodes} members`,
+    `cluster formed: ${plural(f.nodes, 'member')}`,
     ...children.map((c) => `  node ${c.index}  ${c.url}`),
     `  bootstrap   ${bootstrap}`,
     `  API key     ${secrets.apiKey}`,

@@ -75,6 +75,9 @@ export function admissionProof(secret: string, nonce: Buffer, publicKey: Buffer,
     .digest();
 }
 
+/** Options after validation, defaults filled in. */
+type ResolvedOptions = Required<Omit<HyperswarmMembershipOptions, 'keyPair' | 'topic'>>;
+
 /** One connection to one peer. */
 interface Link {
   readonly conn: Hyperswarm.Connection;
@@ -98,7 +101,7 @@ interface Link {
 export class HyperswarmMembership extends EventEmitter<MembershipEvents> implements Membership, StatsSource {
   /** This node's id: its public key, hex. */
   readonly self: string;
-  private readonly opts: Required<Omit<HyperswarmMembershipOptions, 'keyPair' | 'topic'>>;
+  private readonly opts: ResolvedOptions;
   private readonly keyPair: DHT.KeyPair;
   private readonly topic: Buffer;
   private readonly links = new Map<string, Link>();
@@ -111,7 +114,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   private dirty: Link[] = [];
   private flushScheduled = false;
   private readonly counters: LinkStats = {
-    framesSent: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0, admitted: 0, rejected: 0,
+    framesSent: 0, writes: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0, admitted: 0, rejected: 0,
   };
 
   constructor(options: HyperswarmMembershipOptions) {
@@ -338,6 +341,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   };
 
   private writeRaw(link: Link, bytes: Buffer): void {
+    this.counters.writes++;
     this.counters.bytesSent += bytes.length;
     link.conn.write(bytes);
   }
@@ -379,7 +383,7 @@ function take(link: Link, n: number): Buffer {
 }
 
 /** Validates the options and fills in defaults; throws OptionsError naming the bad field. */
-function parseMembershipOptions(o: HyperswarmMembershipOptions): HyperswarmMembership['opts'] {
+function parseMembershipOptions(o: HyperswarmMembershipOptions): ResolvedOptions {
   if (!Array.isArray(o.bootstrap) || o.bootstrap.length === 0) {
     throw new OptionsError('bootstrap', 'at least one DHT bootstrap node is required (the public DHT is never used)');
   }

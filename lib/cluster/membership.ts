@@ -32,6 +32,8 @@ export interface Membership extends Pick<EventEmitter<MembershipEvents>, 'on' | 
 export interface LinkStats {
   /** Frames written to peers. */
   framesSent: number;
+  /** Stream writes to peers (frames queued in one tick for one peer share one write). */
+  writes: number;
   /** Bytes written to peers, framing and admission included. */
   bytesSent: number;
   /** Frames delivered from admitted peers. */

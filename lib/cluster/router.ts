@@ -5,6 +5,10 @@
 // does not depend on the other members, so removing a node moves only its channels and adding one moves only
 // the channels it now wins.
 
+// Two-word results are returned through module state to keep the hot path allocation-free.
+let out0 = 0;
+let out1 = 0;
+
 /** Thrown when routing is asked with no members at all. */
 export class NoMembersError extends Error {
   /** Stable error code. */
@@ -30,7 +34,7 @@ export function ownerOf(channel: string, members: readonly string[]): string {
   for (let i = 1; i < count; i++) {
     const id = members[i]!;
     weigh(ch, cl, id);
-    if (out0 > bestHi || (out0 === bestHi && (out1 > bestLo || (out1 === bestLo && id > best)))) {
+    if (outranks(out0, out1, id, bestHi, bestLo, best)) {
       best = id;
       bestHi = out0;
       bestLo = out1;
@@ -48,19 +52,33 @@ export function replicasOf(channel: string, members: readonly string[], n: numbe
   hashString(channel);
   const ch = out0;
   const cl = out1;
-  const ranked: Array<{ id: string; hi: number; lo: number }> = [];
+  // Top-n selection by insertion: members lists are short, so this beats sorting them all.
+  const ids: string[] = [];
+  const his: number[] = [];
+  const los: number[] = [];
   for (const id of members) {
     weigh(ch, cl, id);
-    ranked.push({ id, hi: out0, lo: out1 });
+    const hi = out0;
+    const lo = out1;
+    let at = ids.length;
+    while (at > 0 && outranks(hi, lo, id, his[at - 1]!, los[at - 1]!, ids[at - 1]!)) at--;
+    // A duplicate has the same weight and id, so it lands right after its twin: skip it.
+    if (at >= n || (at > 0 && ids[at - 1] === id)) continue;
+    ids.splice(at, 0, id);
+    his.splice(at, 0, hi);
+    los.splice(at, 0, lo);
+    if (ids.length > n) {
+      ids.pop();
+      his.pop();
+      los.pop();
+    }
   }
-  ranked.sort((a, b) => b.hi - a.hi || b.lo - a.lo || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-  const result: string[] = [];
-  for (let i = 0; i < ranked.length && result.length < n; i++) {
-    // Equal ids have equal weights, so duplicates in `members` sit next to each other after the sort.
-    if (i > 0 && ranked[i]!.id === ranked[i - 1]!.id) continue;
-    result.push(ranked[i]!.id);
-  }
-  return result;
+  return ids;
+}
+
+/** True if weight (hi, lo) of member `id` ranks above (bhi, blo) of member `bid` (ties: the greater id). */
+function outranks(hi: number, lo: number, id: string, bhi: number, blo: number, bid: string): boolean {
+  return hi > bhi || (hi === bhi && (lo > blo || (lo === blo && id > bid)));
 }
 
 /** The rendezvous weight of `member` for `channel` as an unsigned 64-bit bigint (for tests and tooling). */
@@ -70,35 +88,22 @@ export function weightOf(channel: string, member: string): bigint {
   return (BigInt(out0) << 32n) | BigInt(out1);
 }
 
-// Two-word results are returned through module state to keep the hot path allocation-free.
-let out0 = 0;
-let out1 = 0;
-
 // Member ids repeat on every call: cache their 64-bit hashes (bounded, cleared when full).
 const MEMBER_CACHE_MAX = 4096;
-const memberHi = new Map<string, number>();
-const memberLo = new Map<string, number>();
+const memberHashes = new Map<string, { hi: number; lo: number }>();
 
 /** Sets (out0, out1) to the weight of `member` for the channel whose hash is (ch, cl). */
 function weigh(ch: number, cl: number, member: string): void {
-  let mh = memberHi.get(member);
-  let ml: number;
-  if (mh === undefined) {
+  let m = memberHashes.get(member);
+  if (m === undefined) {
     hashString(member);
-    mh = out0;
-    ml = out1;
-    if (memberHi.size >= MEMBER_CACHE_MAX) {
-      memberHi.clear();
-      memberLo.clear();
-    }
-    memberHi.set(member, mh);
-    memberLo.set(member, ml);
-  } else {
-    ml = memberLo.get(member)!;
+    m = { hi: out0, lo: out1 };
+    if (memberHashes.size >= MEMBER_CACHE_MAX) memberHashes.clear();
+    memberHashes.set(member, m);
   }
   // 3-round Feistel network: a pseudo-random permutation of the 64-bit value (ch ^ mh, cl ^ ml).
-  let l = (ch ^ mh) >>> 0;
-  let r = (cl ^ ml) >>> 0;
+  let l = (ch ^ m.hi) >>> 0;
+  let r = (cl ^ m.lo) >>> 0;
   r = (r ^ fmix32((l + 0x9e3779b9) | 0)) >>> 0;
   l = (l ^ fmix32((r + 0x7f4a7c15) | 0)) >>> 0;
   r = (r ^ fmix32((l + 0x85ebca6b) | 0)) >>> 0;

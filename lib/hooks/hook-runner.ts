@@ -153,7 +153,6 @@ export class HookRunner {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new HashpubError('timeout', `${event} hook timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-      timer.unref();
     });
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }

@@ -120,10 +120,14 @@ export class WebhookHooks implements Hooks {
 
   private async post(event: HookEvent, ev: unknown): Promise<unknown> {
     this.calls++;
-    const signal = AbortSignal.timeout(this.timeoutMs);
+    // One deadline for the queue wait and the request; cleared when the call ends, so nothing fires late.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.timeoutMs);
+    const signal = deadline.signal;
     try {
       await this.acquire(event, signal);
     } catch (err) {
+      clearTimeout(timer);
       this.failures++;
       throw err;
     }
@@ -133,6 +137,7 @@ export class WebhookHooks implements Hooks {
       this.failures++;
       throw this.describe(event, err, signal);
     } finally {
+      clearTimeout(timer);
       this.release();
     }
   }
