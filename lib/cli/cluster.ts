@@ -74,14 +74,13 @@ function clusterSecrets(args: ParsedArgs, base: string): Required<StoredSecrets>
 
 function spawnNode(index: number, f: ClusterFlags, bootstrap: string, s: Required<StoredSecrets>): Child {
   const argv = [BIN, 'start', '--host', '127.0.0.1', '--port', String(f.port === 0 ? 0 : f.port + index - 1),
-    '--bootstrap', bootstrap, '--cluster', 'dev', '--secret', s.secret,
+    '--bootstrap', bootstrap, '--cluster', 'dev',
     '--data', f.base === ':memory:' ? ':memory:' : join(f.base, `node-${index}`),
-    '--api-key', s.apiKey, '--jwt-secret', s.jwtSecret, '--log-level', f.logLevel,
-    ...(f.anonymous ? ['--allow-anonymous'] : [])];
+    '--log-level', f.logLevel, ...(f.anonymous ? ['--allow-anonymous'] : [])];
+  // Secrets go by env var (same as --secret/--api-key/--jwt-secret) so `ps` does not show them.
+  const env = { ...process.env, HASHPUB_SECRET: s.secret, HASHPUB_API_KEY: s.apiKey, HASHPUB_JWT_SECRET: s.jwtSecret, [STOP_WITH_PARENT_ENV]: '1' };
   // Own process group: a terminal Ctrl-C reaches only this parent, which then stops the children in order.
-  const proc = spawn(process.execPath, argv, {
-    stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, [STOP_WITH_PARENT_ENV]: '1' },
-  });
+  const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
   const child: Child = { index, proc, url: null, tail: [] };
   const onLine = (line: string, fromStdout: boolean): void => {
     if (child.url === null) {

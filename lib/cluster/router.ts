@@ -5,9 +5,8 @@
 // does not depend on the other members, so removing a node moves only its channels and adding one moves only
 // the channels it now wins.
 
-// Two-word results are returned through module state to keep the hot path allocation-free.
-let out0 = 0;
-let out1 = 0;
+// Two-word results go through a scratch array to keep the hot path allocation-free.
+const OUT = new Uint32Array(2);
 
 /** Thrown when routing is asked with no members at all. */
 export class NoMembersError extends Error {
@@ -25,19 +24,20 @@ export function ownerOf(channel: string, members: readonly string[]): string {
   if (count === 0) throw new NoMembersError();
   if (count === 1) return members[0]!;
   hashString(channel);
-  const ch = out0;
-  const cl = out1;
-  let best = members[0]!;
-  weigh(ch, cl, best);
-  let bestHi = out0;
-  let bestLo = out1;
-  for (let i = 1; i < count; i++) {
+  const ch = OUT[0]!;
+  const cl = OUT[1]!;
+  let best = '';
+  let bestHi = -1;
+  let bestLo = -1;
+  for (let i = 0; i < count; i++) {
     const id = members[i]!;
     weigh(ch, cl, id);
-    if (outranks(out0, out1, id, bestHi, bestLo, best)) {
+    const hi = OUT[0]!;
+    const lo = OUT[1]!;
+    if (outranks(hi, lo, id, bestHi, bestLo, best)) {
       best = id;
-      bestHi = out0;
-      bestLo = out1;
+      bestHi = hi;
+      bestLo = lo;
     }
   }
   return best;
@@ -50,16 +50,16 @@ export function replicasOf(channel: string, members: readonly string[], n: numbe
   if (n === 0) return [];
   if (n === 1) return [ownerOf(channel, members)];
   hashString(channel);
-  const ch = out0;
-  const cl = out1;
+  const ch = OUT[0]!;
+  const cl = OUT[1]!;
   // Top-n selection by insertion: members lists are short, so this beats sorting them all.
   const ids: string[] = [];
   const his: number[] = [];
   const los: number[] = [];
   for (const id of members) {
     weigh(ch, cl, id);
-    const hi = out0;
-    const lo = out1;
+    const hi = OUT[0]!;
+    const lo = OUT[1]!;
     let at = ids.length;
     while (at > 0 && outranks(hi, lo, id, his[at - 1]!, los[at - 1]!, ids[at - 1]!)) at--;
     // A duplicate has the same weight and id, so it lands right after its twin: skip it.
@@ -84,20 +84,20 @@ function outranks(hi: number, lo: number, id: string, bhi: number, blo: number, 
 /** The rendezvous weight of `member` for `channel` as an unsigned 64-bit bigint (for tests and tooling). */
 export function weightOf(channel: string, member: string): bigint {
   hashString(channel);
-  weigh(out0, out1, member);
-  return (BigInt(out0) << 32n) | BigInt(out1);
+  weigh(OUT[0]!, OUT[1]!, member);
+  return (BigInt(OUT[0]!) << 32n) | BigInt(OUT[1]!);
 }
 
 // Member ids repeat on every call: cache their 64-bit hashes (bounded, cleared when full).
 const MEMBER_CACHE_MAX = 4096;
 const memberHashes = new Map<string, { hi: number; lo: number }>();
 
-/** Sets (out0, out1) to the weight of `member` for the channel whose hash is (ch, cl). */
+/** Sets OUT to the weight of `member` for the channel whose hash is (ch, cl). */
 function weigh(ch: number, cl: number, member: string): void {
   let m = memberHashes.get(member);
   if (m === undefined) {
     hashString(member);
-    m = { hi: out0, lo: out1 };
+    m = { hi: OUT[0]!, lo: OUT[1]! };
     if (memberHashes.size >= MEMBER_CACHE_MAX) memberHashes.clear();
     memberHashes.set(member, m);
   }
@@ -107,11 +107,11 @@ function weigh(ch: number, cl: number, member: string): void {
   r = (r ^ fmix32((l + 0x9e3779b9) | 0)) >>> 0;
   l = (l ^ fmix32((r + 0x7f4a7c15) | 0)) >>> 0;
   r = (r ^ fmix32((l + 0x85ebca6b) | 0)) >>> 0;
-  out0 = l;
-  out1 = r;
+  OUT[0] = l;
+  OUT[1] = r;
 }
 
-/** Sets (out0, out1) to two independent 32-bit hashes of `s` (FNV-1a and a murmur3-style lane), finalized. */
+/** Sets OUT to two independent 32-bit hashes of `s` (FNV-1a and a murmur3-style lane), finalized. */
 function hashString(s: string): void {
   let a = 0x811c9dc5;
   let b = 0x5bd1e995 ^ s.length;
@@ -124,8 +124,8 @@ function hashString(s: string): void {
     b = (b << 13) | (b >>> 19);
     b = (Math.imul(b, 5) + 0xe6546b64) | 0;
   }
-  out0 = fmix32(a ^ s.length);
-  out1 = fmix32(b);
+  OUT[0] = fmix32(a ^ s.length);
+  OUT[1] = fmix32(b);
 }
 
 /** murmur3's 32-bit finalizer: a bijection with full avalanche. */

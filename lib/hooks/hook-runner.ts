@@ -99,10 +99,10 @@ export class HookRunner {
   async publish(ev: PublishEvent): Promise<PublishReply> {
     if (!this.has('publish')) return { allow: true };
     const r = await this.run('publish', ev);
-    const reply = r.ok ? this.checkAllow('publish', r.value) : null;
+    const reply: PublishReply | null = r.ok ? this.checkAllow('publish', r.value) : null;
     if (!reply) return this.failed('publish', r);
-    const v = r.ok ? r.value as { data?: unknown } : {};
-    if (v.data !== undefined) (reply as PublishReply).data = v.data;
+    const data = (r as { value: { data?: unknown } }).value.data;
+    if (data !== undefined) reply.data = data;
     return reply;
   }
 

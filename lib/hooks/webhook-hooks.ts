@@ -190,8 +190,9 @@ export class WebhookHooks implements Hooks {
       body,
       signal,
     });
+    res.body.on('error', noop); // errors surface through the reads below; never as an uncaught 'error'
     if (res.statusCode < 200 || res.statusCode > 299) {
-      res.body.destroy();
+      res.body.dump({ limit: 64 * 1024 }).catch(noop);
       throw new HashpubError('unavailable', `webhook ${event} answered HTTP ${res.statusCode}`);
     }
     if (event === 'unsubscribe' || event === 'disconnect') {
@@ -239,6 +240,8 @@ function hasReplyShape(event: HookEvent, reply: unknown): boolean {
   if (event === 'deliver') return Array.isArray((reply as { results?: unknown }).results);
   return typeof (reply as { allow?: unknown }).allow === 'boolean';
 }
+
+function noop(): void {}
 
 function positive(name: string, n: number): number {
   if (!(typeof n === 'number' && n > 0 && Number.isFinite(n))) throw new TypeError(`${name} must be a positive number`);

@@ -1,0 +1,165 @@
+/**
+ * Bench load-client child: holds its share of WebSocket connections (the `ws` client), subscribes them
+ * (hashpub protocol) or just opens them (the ws floor), and per phase counts the messages tagged with that
+ * phase and records publish-to-delivery latency from the publisher's timestamp in the payload
+ * ("__t": wall-clock ms from performance.timeOrigin + performance.now()). Reports to the parent over IPC.
+ * Payload fields are found with Buffer.indexOf instead of JSON.parse to keep this side cheap: on a
+ * 2-core machine the clients compete with the server for CPU.
+ */
+import WebSocket from 'ws';
+import { Histogram } from '../support/histogram.js';
+import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type PhaseReport } from '../support/ipc.js';
+
+if (!process.send) throw new Error('start this script with child_process.fork (it needs an IPC channel)');
+const send = (m: ClientEvent) => process.send!(m);
+
+const P_KEY = Buffer.from('"__p":');
+const T_KEY = Buffer.from('"__t":');
+
+const sockets: WebSocket[] = [];
+/** Messages of the current phase per socket (index = socket number). */
+let perSocket = new Uint32Array(0);
+let phase = -1;
+let expectPerSocket = 0;
+let received = 0;
+let firstAt = 0;
+let lastAt = 0;
+let hist = new Histogram();
+let cpuAtPhase = process.cpuUsage();
+let closed = 0;
+let doneSent = false;
+
+function readInt(buf: Buffer, at: number): number {
+  let n = 0;
+  for (let i = at; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
+
+function onMessage(idx: number, data: Buffer): void {
+  const p = data.indexOf(P_KEY);
+  if (p < 0) return; // connected / subscribed / other frames
+  if (readInt(data, p + P_KEY.length) !== phase) return;
+  const at = nowMs();
+  const t = data.indexOf(T_KEY);
+  if (t >= 0) hist.record(at - parseFloat(data.toString('latin1', t + T_KEY.length, t + T_KEY.length + 24)));
+  perSocket[idx]!++;
+  received++;
+  if (firstAt === 0) firstAt = at;
+  lastAt = at;
+  if (!doneSent && received >= expectPerSocket * sockets.length) {
+    doneSent = true;
+    send(report(true));
+  }
+}
+
+function report(done: boolean): PhaseReport {
+  let complete = 0;
+  let over = 0;
+  for (let i = 0; i < sockets.length; i++) {
+    if (perSocket[i] === expectPerSocket) complete++;
+    else if (perSocket[i]! > expectPerSocket) over++;
+  }
+  const cpu = process.cpuUsage(cpuAtPhase);
+  return {
+    ev: 'report', phase, sockets: sockets.length, received, expected: expectPerSocket * sockets.length,
+    completeSockets: complete, overSockets: over, firstAt, lastAt, latency: hist.toJSON(),
+    cpuUs: cpu.user + cpu.system, closed, done,
+  };
+}
+
+/** Opens one socket; resolves once it is ready (opened, and for hashpub connected + subscribed). */
+function open(url: string, protocol: 'hashpub' | 'floor', channel: string, timeoutMs: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs, skipUTF8Validation: true });
+    let settled = false;
+    const timer = setTimeout(() => fail(new Error('timed out')), timeoutMs);
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ws.terminate();
+      reject(err);
+    };
+    const ok = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      ws.removeAllListeners('message');
+      resolve(ws);
+    };
+    ws.on('error', (err) => fail(err));
+    ws.on('close', () => fail(new Error('closed during setup')));
+    ws.on('open', () => {
+      if (protocol === 'floor') return ok();
+      ws.send('{"type":"connect"}');
+    });
+    if (protocol === 'hashpub') {
+      ws.on('message', (data: Buffer) => {
+        const text = data.toString('utf8');
+        const m = JSON.parse(text) as { type: string };
+        if (m.type === 'connected') ws.send(JSON.stringify({ type: 'subscribe', id: 1, channel }));
+        else if (m.type === 'subscribed') ok();
+        else if (m.type === 'error') fail(new Error(`server error: ${text.slice(0, 200)}`));
+      });
+    }
+  });
+}
+
+async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise<ConnectResult> {
+  const start = nowMs();
+  const deadline = start + req.deadlineMs;
+  let failed = 0;
+  const errors = new Map<string, number>();
+  while (sockets.length + failed < req.count && nowMs() < deadline) {
+    const n = Math.min(req.batch, req.count - sockets.length - failed);
+    const timeout = Math.max(1000, Math.min(15_000, deadline - nowMs()));
+    const results = await Promise.allSettled(Array.from({ length: n }, () => open(req.url, req.protocol, req.channel, timeout)));
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        failed++;
+        const msg = String((r.reason as Error)?.message ?? r.reason).slice(0, 120);
+        errors.set(msg, (errors.get(msg) ?? 0) + 1);
+        continue;
+      }
+      const ws = r.value;
+      const idx = sockets.length;
+      sockets.push(ws);
+      ws.removeAllListeners('error');
+      ws.removeAllListeners('close');
+      ws.on('error', () => {});
+      ws.on('close', () => { closed++; });
+      ws.on('message', (data: Buffer) => onMessage(idx, data));
+    }
+  }
+  perSocket = new Uint32Array(sockets.length);
+  return { ev: 'connected', ok: sockets.length, failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
+}
+
+process.on('message', async (raw) => {
+  const m = raw as ClientRequest;
+  try {
+    if (m.cmd === 'connect') send(await connect(m));
+    else if (m.cmd === 'phase') {
+      phase = m.phase;
+      expectPerSocket = m.expectPerSocket;
+      perSocket.fill(0);
+      received = 0;
+      firstAt = lastAt = 0;
+      hist = new Histogram();
+      doneSent = false;
+      cpuAtPhase = process.cpuUsage();
+      send({ ev: 'phase-ready', phase });
+    } else if (m.cmd === 'report') send(report(doneSent));
+    else if (m.cmd === 'close') {
+      for (const ws of sockets) ws.terminate();
+      process.exit(0);
+    }
+  } catch (err) {
+    send({ ev: 'fatal', error: String((err as Error)?.stack ?? err) });
+  }
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,22 @@
+/**
+ * Bench server child: one hashpub node (data in a temp dir, anonymous clients allowed) on a free loopback
+ * port. Prints {"url"} as JSON on stdout; answers stats requests over IPC (bench/servers/control.ts).
+ * Start with child_process.fork, ideally with --expose-gc.  Env: BENCH_API_KEY (default "k").
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNode } from '../../lib/index.js';
+import { announce, serveControl } from './control.js';
+
+const dir = await mkdtemp(join(tmpdir(), 'hashpub-bench-'));
+const node = createNode({
+  host: '127.0.0.1', port: 0, data: dir, allowAnonymous: true,
+  apiKey: process.env.BENCH_API_KEY ?? 'k', logLevel: 'warn',
+});
+serveControl(async () => {
+  await node.stop().catch(() => {});
+  await rm(dir, { recursive: true, force: true });
+});
+await node.start();
+announce(node.url, { server: 'hashpub' });

@@ -1,0 +1,57 @@
+/** IPC messages between bench/single-node.ts (the parent) and its server and client child processes. */
+import type { HistogramData } from './histogram.js';
+
+/** Wall-clock milliseconds with sub-ms precision, comparable across processes on one machine. */
+export const nowMs = (): number => performance.timeOrigin + performance.now();
+
+// ---- server children (bench/servers/*) ----
+
+export type ServerRequest = { cmd: 'stats'; id: number; gc: boolean } | { cmd: 'exit' };
+
+export interface ServerStats {
+  ev: 'stats';
+  id: number;
+  mem: NodeJS.MemoryUsage;
+  /** process.cpuUsage(), microseconds. */
+  cpu: { user: number; system: number };
+}
+
+// ---- client children (bench/clients/ws-subscribers.ts) ----
+
+/** `protocol`: "hashpub" sends connect + subscribe; "floor" only opens the socket (the floor server sends to all). */
+export type ClientRequest =
+  | { cmd: 'connect'; url: string; count: number; batch: number; protocol: 'hashpub' | 'floor'; channel: string; deadlineMs: number }
+  | { cmd: 'phase'; phase: number; expectPerSocket: number }
+  | { cmd: 'report' }
+  | { cmd: 'close' };
+
+export interface ConnectResult {
+  ev: 'connected';
+  ok: number;
+  failed: number;
+  errors: string[];
+  ms: number;
+}
+
+export interface PhaseReport {
+  ev: 'report';
+  phase: number;
+  sockets: number;
+  /** Messages of this phase received, over all sockets. */
+  received: number;
+  expected: number;
+  /** Sockets that got exactly expectPerSocket messages. */
+  completeSockets: number;
+  /** Sockets that got more than expectPerSocket (duplicates). */
+  overSockets: number;
+  firstAt: number;
+  lastAt: number;
+  latency: HistogramData;
+  /** process.cpuUsage() delta of the client process since the phase began, microseconds. */
+  cpuUs: number;
+  /** Sockets closed by the server since connect. */
+  closed: number;
+  done: boolean;
+}
+
+export type ClientEvent = ConnectResult | PhaseReport | { ev: 'phase-ready'; phase: number } | { ev: 'fatal'; error: string };

@@ -1,0 +1,292 @@
+// Cluster membership over hyperswarm on loopback: convergence, frames, admission, leave on stop and on kill -9.
+// Network traffic stays on 127.0.0.1: every test asserts its bootstrap list is loopback.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import DHT from 'hyperdht';
+import createTestnet from 'hyperdht/testnet.js';
+import Hyperswarm from 'hyperswarm';
+import { startBootstrap } from '../../lib/cluster/bootstrap.js';
+import {
+  FrameKind, HyperswarmMembership, WIRE_VERSION, admissionProof, clusterTopic, type HyperswarmMembershipOptions,
+} from '../../lib/cluster/hyperswarm-membership.js';
+import { LocalMembership } from '../../lib/cluster/local-membership.js';
+import { hasStats } from '../../lib/cluster/membership.js';
+import { OptionsError } from '../../lib/errors.js';
+
+type HostPort = { host: string; port: number };
+const CLUSTER = 'spec';
+const SECRET = 'right-secret';
+
+function assertLoopback(bootstrap: readonly HostPort[]): void {
+  assert.ok(bootstrap.length > 0, 'no bootstrap node');
+  for (const { host } of bootstrap) assert.match(host, /^127\.\d+\.\d+\.\d+$/, `bootstrap host ${host} is not loopback`);
+}
+
+/** Polls `cond` until it holds; throws after `timeoutMs`. Answers the time it took. */
+async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<number> {
+  const t0 = performance.now();
+  while (!cond()) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return performance.now() - t0;
+}
+
+const cleanups = new WeakMap<TestContext, Array<() => unknown>>();
+/** Runs `fn` after the test, in reverse order of registration (nodes stop before their bootstrap closes). */
+function defer(t: TestContext, fn: () => unknown): void {
+  let list = cleanups.get(t);
+  if (!list) {
+    cleanups.set(t, (list = []));
+    const fns = list;
+    t.after(async () => {
+      for (const f of fns.reverse()) await f();
+    });
+  }
+  list.push(fn);
+}
+
+/** A loopback bootstrap node, closed after the test. */
+async function bootstrapFor(t: TestContext): Promise<HostPort[]> {
+  const boot = await startBootstrap();
+  defer(t, () => boot.close());
+  const list = [{ host: boot.host, port: boot.port }];
+  assertLoopback(list);
+  return list;
+}
+
+/** Starts `n` members (in parallel) and stops them all after the test, before the bootstrap closes. */
+async function startNodes(t: TestContext, bootstrap: HostPort[], n: number, extra: Partial<HyperswarmMembershipOptions> = {}) {
+  assertLoopback(bootstrap);
+  const nodes = Array.from({ length: n }, (_, i) => new HyperswarmMembership({
+    bootstrap, cluster: CLUSTER, secret: SECRET, url: `http://127.0.0.1:${8080 + i}`, ...extra,
+  }));
+  defer(t, () => Promise.all(nodes.map((m) => m.stop())));
+  await Promise.all(nodes.map((m) => m.start()));
+  return nodes;
+}
+
+const allSee = (nodes: HyperswarmMembership[], ids: string[]) => () =>
+  nodes.every((m) => m.members().join() === [...ids].sort().join());
+
+function rawFrame(kind: number, payload: Buffer): Buffer {
+  const out = Buffer.alloc(5 + payload.length);
+  out.writeUInt32BE(1 + payload.length, 0);
+  out[4] = kind;
+  payload.copy(out, 5);
+  return out;
+}
+
+test('bootstrap: binds loopback, reports the bound port, refuses bad hosts and busy ports', async (t) => {
+  const a = await startBootstrap();
+  defer(t, () => a.close());
+  const b = await startBootstrap('127.0.0.1', 0);
+  defer(t, () => b.close());
+  assertLoopback([a, b]);
+  assert.ok(a.port > 0 && b.port > 0 && a.port !== b.port);
+  await assert.rejects(startBootstrap('0.0.0.0'), OptionsError);
+  await assert.rejects(startBootstrap('::1'), OptionsError);
+  await assert.rejects(startBootstrap('127.0.0.1', a.port), { code: 'EADDRINUSE' });
+});
+
+test('options: an empty or missing bootstrap list is refused (never the public DHT)', () => {
+  const base = { cluster: CLUSTER, secret: SECRET, url: 'http://127.0.0.1:8080' };
+  assertLoopback([{ host: '127.0.0.1', port: 1 }]);
+  assert.throws(() => new HyperswarmMembership({ ...base, bootstrap: [] }), (err: unknown) => err instanceof OptionsError && err.field === 'bootstrap');
+  assert.throws(() => new HyperswarmMembership({ ...base } as HyperswarmMembershipOptions), OptionsError);
+  assert.throws(() => new HyperswarmMembership({ ...base, bootstrap: [{ host: '127.0.0.1', port: 0 }] }), OptionsError);
+  assert.throws(() => new HyperswarmMembership({ ...base, secret: '', bootstrap: [{ host: '127.0.0.1', port: 1 }] }), OptionsError);
+  assert.notDeepEqual(clusterTopic(CLUSTER, SECRET), clusterTopic(CLUSTER, 'other'));
+  assert.notDeepEqual(clusterTopic(CLUSTER, SECRET), clusterTopic('other', SECRET));
+});
+
+test('local membership: a cluster of one', async () => {
+  const m = new LocalMembership({ url: 'http://127.0.0.1:8080' });
+  await m.start();
+  assert.match(m.self, /^[0-9a-f]{64}$/);
+  assert.deepEqual(m.members(), [m.self]);
+  assert.equal(m.urlOf(m.self), 'http://127.0.0.1:8080');
+  assert.equal(m.urlOf('other'), undefined);
+  assert.equal(m.send(m.self, Buffer.from('x')), false);
+  await m.stop();
+});
+
+test('3 nodes with the same secret all see all 3 members, with their URLs', async (t) => {
+  const bootstrap = await bootstrapFor(t);
+  const t0 = performance.now();
+  const nodes = await startNodes(t, bootstrap, 3);
+  const ids = nodes.map((m) => m.self);
+  await until(allSee(nodes, ids), 'all 3 members everywhere');
+  t.diagnostic(`3 nodes converged ${(performance.now() - t0).toFixed(0)} ms after start`);
+  for (const m of nodes) {
+    for (const [i, id] of ids.entries()) assert.equal(m.urlOf(id), `http://127.0.0.1:${8080 + i}`);
+    assert.ok(hasStats(m));
+  }
+});
+
+test('frames round-trip between two nodes, batched per tick, oversize frames refused (hyperdht testnet)', async (t) => {
+  const testnet = await createTestnet(3, { host: '127.0.0.1' });
+  defer(t, () => testnet.destroy());
+  assertLoopback(testnet.bootstrap);
+  const [a, b] = await startNodes(t, testnet.bootstrap, 2);
+  await until(allSee([a!, b!], [a!.self, b!.self]), 'a and b admitted');
+  const atB: string[] = [];
+  const atA: Buffer[] = [];
+  b!.onFrame((from, frame) => {
+    assert.equal(from, a!.self);
+    atB.push(frame.toString());
+    b!.send(from, Buffer.concat([Buffer.from('echo:'), frame]));
+  });
+  a!.onFrame((from, frame) => {
+    assert.equal(from, b!.self);
+    atA.push(Buffer.from(frame));
+  });
+  const before = a!.stats();
+  for (let i = 0; i < 100; i++) assert.equal(a!.send(b!.self, Buffer.from(`m${i}`)), true);
+  await until(() => atA.length === 100, '100 echoes');
+  assert.deepEqual(atB, Array.from({ length: 100 }, (_, i) => `m${i}`));
+  assert.equal(atA[99]!.toString(), 'echo:m99');
+  const after = a!.stats();
+  assert.equal(after.framesSent - before.framesSent, 100);
+  assert.equal(after.writes - before.writes, 1, '100 frames sent in one tick must leave in one write');
+  assert.ok(b!.stats().framesReceived >= 100 && after.framesReceived - before.framesReceived === 100);
+  assert.ok(after.bytesSent - before.bytesSent >= 100 * 5);
+
+  // A 9 MiB frame crosses the stream's atomic-write limit and arrives whole.
+  const big = randomBytes(9 * 1024 * 1024);
+  atA.length = 0;
+  b!.onFrame((from, frame) => b!.send(from, frame));
+  assert.equal(a!.send(b!.self, big), true);
+  await until(() => atA.length === 1, 'big echo', 20_000);
+  assert.ok(atA[0]!.equals(big));
+  assert.equal(a!.send(b!.self, Buffer.alloc(16 * 1024 * 1024 + 1)), false, 'frames above maxFrameBytes are refused');
+  assert.equal(a!.send('0'.repeat(64), Buffer.from('x')), false, 'unknown peers cannot be sent to');
+});
+
+test('a peer sending a frame above the receiver limit loses its link', async (t) => {
+  const bootstrap = await bootstrapFor(t);
+  const [small] = await startNodes(t, bootstrap, 1, { maxFrameBytes: 1024 });
+  const [large] = await startNodes(t, bootstrap, 1);
+  await until(allSee([small!, large!], [small!.self, large!.self]), 'both admitted');
+  const left: string[] = [];
+  large!.on('leave', (id) => left.push(id));
+  const got: Buffer[] = [];
+  small!.onFrame((_from, frame) => got.push(frame));
+  assert.equal(large!.send(small!.self, Buffer.alloc(2048)), true);
+  await until(() => left.includes(small!.self), 'large sees small leave');
+  assert.equal(got.length, 0);
+  assert.ok(small!.stats().rejected >= 1);
+});
+
+test('a node with a wrong secret is never admitted, nothing it sends is delivered, the others stay', async (t) => {
+  const bootstrap = await bootstrapFor(t);
+  const topic = clusterTopic(CLUSTER, SECRET);
+  const good = await startNodes(t, bootstrap, 2);
+  const received: string[] = [];
+  for (const m of good) m.onFrame((from) => received.push(from));
+  // An intruder that knows the topic (so it does connect) but not the secret.
+  const [intruder] = await startNodes(t, bootstrap, 1, { secret: 'wrong-secret', topic });
+  let intruderJoins = 0;
+  for (const m of good) m.on('join', (id) => { if (id === intruder!.self) intruderJoins++; });
+  await until(allSee(good, good.map((m) => m.self)), 'the two good nodes admitted');
+  // Each connection is dropped by whichever side checks the other's proof first: count rejections on both sides.
+  const rejections = () => [...good, intruder!].reduce((sum, m) => sum + m.stats().rejected, 0);
+  await until(() => rejections() >= 2, 'the intruder connected to and rejected by both good nodes');
+  assert.deepEqual(intruder!.members(), [intruder!.self]);
+  assert.equal(intruder!.send(good[0]!.self, Buffer.from('x')), false);
+
+  // A raw intruder speaking the wire protocol: valid HELLO, forged PROOF and DATA in one write; another one
+  // sends DATA before any admission; a third replays a genuine proof made for another key.
+  const dht = new DHT({ bootstrap, host: '127.0.0.1', ephemeral: false, firewalled: false });
+  const swarm = new Hyperswarm({ dht });
+  defer(t, () => swarm.destroy());
+  let closed = 0;
+  let mode = 0;
+  swarm.on('connection', (conn) => {
+    conn.on('error', () => {});
+    conn.on('close', () => closed++);
+    const hello = rawFrame(FrameKind.HELLO, Buffer.concat([Buffer.from([WIRE_VERSION]), randomBytes(32)]));
+    const data = rawFrame(FrameKind.DATA, Buffer.from('should never arrive'));
+    const m = mode++ % 3;
+    if (m === 0) conn.write(Buffer.concat([hello, rawFrame(FrameKind.PROOF, Buffer.concat([randomBytes(32), Buffer.from('http://x')])), data]));
+    else if (m === 1) conn.write(data);
+    else {
+      conn.write(hello);
+      conn.on('data', (chunk: Buffer) => {
+        if (chunk[4] !== FrameKind.HELLO) return;
+        // The right secret, but bound to another public key: the Noise-authenticated key does not match.
+        const proof = admissionProof(SECRET, chunk.subarray(6, 38), randomBytes(32), CLUSTER, 'http://x');
+        conn.write(Buffer.concat([rawFrame(FrameKind.PROOF, Buffer.concat([proof, Buffer.from('http://x')])), data]));
+      });
+    }
+  });
+  const rejectedBefore = good[0]!.stats().rejected + good[1]!.stats().rejected;
+  const discovery = swarm.join(topic, { server: true, client: true });
+  await discovery.flushed();
+  discovery.refresh().catch(() => {});
+  await until(() => closed >= 2 && good[0]!.stats().rejected + good[1]!.stats().rejected >= rejectedBefore + 2, 'raw intruder dropped');
+  assert.deepEqual(received, [], 'no frame from a non-admitted peer was delivered');
+  assert.equal(intruderJoins, 0);
+  assert.ok(allSee(good, good.map((m) => m.self))(), 'the good nodes still see each other (and only each other)');
+  assert.equal(good[0]!.send(good[1]!.self, Buffer.from('still here')), true);
+});
+
+test('a node stopping gracefully is seen leaving', async (t) => {
+  const bootstrap = await bootstrapFor(t);
+  const nodes = await startNodes(t, bootstrap, 3);
+  await until(allSee(nodes, nodes.map((m) => m.self)), 'all 3 members');
+  const [a, b, c] = nodes as [HyperswarmMembership, HyperswarmMembership, HyperswarmMembership];
+  const changes: string[] = [];
+  a.on('leave', (id) => changes.push(`leave:${id}`));
+  a.on('change', () => changes.push('change'));
+  const t0 = performance.now();
+  await c.stop();
+  const ms = await until(allSee([a, b], [a.self, b.self]), 'a and b see c leave', 3000);
+  t.diagnostic(`graceful leave seen in ${(performance.now() - t0).toFixed(0)} ms (${ms.toFixed(0)} ms after stop resolved)`);
+  assert.deepEqual(changes, [`leave:${c.self}`, 'change']);
+  assert.equal(a.urlOf(c.self), undefined);
+  assert.deepEqual(c.members(), [c.self]);
+});
+
+test('a member in another process killed with SIGKILL is detected as left within ~3 s', async (t) => {
+  const bootstrap = await bootstrapFor(t);
+  const nodes = await startNodes(t, bootstrap, 2);
+  const fixture = fileURLToPath(new URL('./fixtures/member-node.js', import.meta.url));
+  const child = spawn(process.execPath, [fixture, String(bootstrap[0]!.port)], {
+    env: { ...process.env, HASHPUB_TEST_CLUSTER: CLUSTER, HASHPUB_TEST_SECRET: SECRET },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  defer(t, () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  let childId = '';
+  let childMembers: string[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const msg = JSON.parse(line) as { id?: string; members?: string[] };
+    if (msg.id) childId = msg.id;
+    if (msg.members) childMembers = msg.members;
+  });
+  const t0 = performance.now();
+  await until(() => childId !== '', 'the child to start', 15_000);
+  const all = () => [...nodes.map((m) => m.self), childId];
+  await until(() => allSee(nodes, all())() && childMembers.join() === all().sort().join(), 'the child admitted both ways', 15_000);
+  t.diagnostic(`child process admitted ${(performance.now() - t0).toFixed(0)} ms after spawn`);
+  const echoes: string[] = [];
+  nodes[0]!.onFrame((from, frame) => { if (from === childId) echoes.push(frame.toString()); });
+  assert.equal(nodes[0]!.send(childId, Buffer.from('ping')), true);
+  await until(() => echoes.length === 1, 'echo from the child process');
+  assert.deepEqual(echoes, ['ping']);
+
+  const leftAt = new Map<string, number>();
+  for (const m of nodes) m.on('leave', (id) => { if (id === childId) leftAt.set(m.self, performance.now()); });
+  const killedAt = performance.now();
+  child.kill('SIGKILL');
+  await until(() => leftAt.size === nodes.length, 'both nodes see the killed child leave', 8000);
+  const worst = Math.max(...leftAt.values()) - killedAt;
+  t.diagnostic(`kill -9 detected after ${[...leftAt.values()].map((v) => (v - killedAt).toFixed(0)).join(' / ')} ms`);
+  console.log(`kill -9 detection: ${worst.toFixed(0)} ms (failureTimeoutMs = 3000)`);
+  assert.ok(worst < 4500, `detection took ${worst} ms`);
+  assert.ok(allSee(nodes, nodes.map((m) => m.self))());
+});
