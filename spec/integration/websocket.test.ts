@@ -198,3 +198,24 @@ describe('origins and anonymous clients', () => {
     good.close();
   });
 });
+
+describe('session expiry', () => {
+  let t: TestNode;
+  before(async () => { t = await startTestNode({ sessionTtlSeconds: 1 }); });
+  after(async () => { await t.stop(); });
+
+  test('a session whose socket is gone past the TTL cannot be resumed and its subscriptions end', async () => {
+    const { client, connected } = await TestClient.connect(t.url, { token: await t.token('ttl-user') });
+    await client.subscribe('ttl-room');
+    assert.equal((await t.api('GET', '/v1/channels/ttl-room/presence')).body.count, 1);
+    client.close();
+    const deadline = Date.now() + 5000;
+    while ((await t.api('GET', '/v1/channels/ttl-room/presence')).body.count !== 0) {
+      assert.ok(Date.now() < deadline, 'subscription still held 5 s after a 1 s TTL');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const { connected: again } = await TestClient.connect(t.url, { token: await t.token('ttl-user'), session: connected.session as string });
+    assert.equal(again.resumed, false);
+    assert.notEqual(again.session, connected.session);
+  });
+});
