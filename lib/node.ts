@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import DHT from 'hyperdht';
 import { TokenVerifier } from './auth/tokens.js';
+import { startBootstrap } from './cluster/bootstrap.js';
+import { HyperswarmMembership } from './cluster/hyperswarm-membership.js';
+import type { Membership } from './cluster/membership.js';
+import { ClusterRouter } from './cluster/remote.js';
+import { ownerOf, replicasOf } from './cluster/router.js';
+import { Rpc } from './cluster/rpc.js';
 import type { EdgeContext } from './context.js';
 import { HookRunner, openHooks } from './hooks/hook-runner.js';
 import type { Hooks } from './hooks/hooks.js';
@@ -25,6 +32,8 @@ export interface NodeDeps {
   /** Use these hooks instead of --hooks/--webhook. */
   hooks?: Hooks;
   logger?: Logger;
+  /** Run alone: no cluster, no DHT, no in-process bootstrap (tests, embedding). */
+  standalone?: boolean;
 }
 
 /** Routes everything to this node (a single node owns every channel). */
@@ -55,6 +64,9 @@ class Node implements HashpubNode {
   private edge: HttpEdge | null = null;
   private hookRunner: HookRunner | null = null;
   private closers: Array<() => Promise<void> | void> = [];
+  private membership: Membership | null = null;
+  private rpc: Rpc | null = null;
+  private bootstrapCloser: (() => Promise<void>) | null = null;
 
   constructor(private readonly options: Options, private readonly deps: NodeDeps) {
     this.log = deps.logger ?? createLogger(options.logLevel);
@@ -71,7 +83,10 @@ class Node implements HashpubNode {
     this.apiKey = secrets.apiKey;
     this.jwtSecret = secrets.jwtSecret;
     this.generated = generated.filter((g): g is 'apiKey' | 'jwtSecret' | 'secret' => g !== 'nodeSeed');
-    this.id = createHash('sha256').update(secrets.nodeSeed).digest('hex').slice(0, 32);
+    const clustered = !this.deps.standalone;
+    const keyPair = clustered ? DHT.keyPair(Buffer.from(secrets.nodeSeed, 'hex').subarray(0, 32)) : null;
+    this.id = keyPair ? keyPair.publicKey.toString('hex')
+      : createHash('sha256').update(secrets.nodeSeed).digest('hex').slice(0, 32);
 
     this.store = this.deps.store ?? (memory ? new MemoryStore() : new LevelStore(join(dataDir!, 'db'), o.fsync));
     try {
@@ -87,11 +102,18 @@ class Node implements HashpubNode {
       ? new HookRunner(this.deps.hooks, { timeoutMs: o.hookTimeoutMs, failure: o.hookFailure, log: this.log })
       : await openHooks(o, secrets.apiKey, this.log);
 
-    const router = new LocalRouter(this.id, () => this.push!);
+    let router: Router;
+    let clusterRouter: ClusterRouter | null = null;
+    if (clustered) {
+      router = clusterRouter = new ClusterRouter(this.id, { owner: () => this.owner!, push: () => this.push! });
+    } else {
+      const local = new LocalRouter(this.id, () => this.push!);
+      local.owner = () => this.owner!;
+      router = local;
+    }
     const metrics = this.metrics;
     this.owner = new ChannelOwner({ store: this.store, router, hooks: this.hookRunner, log: this.log,
       onPublish: () => metrics.messagesIn.inc() });
-    router.owner = () => this.owner!;
     this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, sessionTtlMs: o.sessionTtlSeconds * 1000,
       onDeliver: (n) => { if (n) metrics.messagesOut.inc(n); } });
     const push = this.push;
@@ -101,8 +123,11 @@ class Node implements HashpubNode {
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
       tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey,
-      cluster: () => ({ self: this.id, members: [{ id: this.id, url: this.url }] }),
-      placement: () => ({ owner: this.id, replicas: [] }),
+      cluster: () => ({ self: this.id, members: this.members().map((id) => ({ id, url: this.membership?.urlOf(id) ?? this.url })) }),
+      placement: (channel) => {
+        const members = this.members();
+        return { owner: ownerOf(channel, members), replicas: replicasOf(channel, members, 3).slice(1) };
+      },
     };
     this.owner.start();
     this.push.start();
@@ -115,8 +140,66 @@ class Node implements HashpubNode {
       if (e.code === 'EADDRINUSE') throw new Error(`port ${o.port} on ${o.host} is in use: stop what uses it or pass another --port`, { cause: err });
       throw err;
     }
+    if (clusterRouter) {
+      try {
+        await this.joinCluster(clusterRouter, keyPair!, secrets.secret);
+      } catch (err) {
+        await this.stop();
+        throw err;
+      }
+    }
     this.edge.ready = true;
     this.log.info({ url: this.url, id: this.id }, 'hashpub node ready');
+  }
+
+  /** The membership view (just this node when standalone). */
+  private members(): string[] {
+    return this.membership?.members() ?? [this.id];
+  }
+
+  /**
+   * Joins the cluster (starting an in-process loopback bootstrap when none was given) and follows its
+   * changes: a node that left loses its subscriptions here; subscriptions whose owner moved are
+   * registered again at the new owner; channel states this node no longer owns are dropped from memory.
+   */
+  private async joinCluster(router: ClusterRouter, keyPair: DHT.KeyPair, secret: string): Promise<void> {
+    const o = this.options;
+    let list = o.bootstrap;
+    if (list.length === 0) {
+      const b = await startBootstrap('127.0.0.1', 0);
+      this.bootstrapCloser = () => b.close();
+      list = [`${b.host}:${b.port}`];
+    }
+    this.bootstrap = list.join(',');
+    const membership = new HyperswarmMembership({ bootstrap: list.map(hostPort), cluster: o.cluster, secret,
+      url: this.url, keyPair });
+    const metrics = this.metrics;
+    const rpc = new Rpc(membership, {
+      onTraffic: (direction, bytes) => {
+        metrics.peerFrames.inc({ direction });
+        metrics.peerBytes.inc({ direction }, bytes);
+      },
+      onError: (err, from) => this.log.warn({ err, from }, 'cluster request failed'),
+    });
+    this.membership = membership;
+    this.rpc = rpc;
+    router.attach(membership, rpc);
+    let view = membership.members();
+    membership.on('leave', (id) => {
+      router.forget(id);
+      this.owner?.dropPushNode(id);
+    });
+    membership.on('change', () => {
+      const before = view;
+      const now = membership.members();
+      view = now;
+      const self = this.id;
+      this.owner?.dropChannels((c) => ownerOf(c, now) !== self);
+      this.push?.reregister((c) => ownerOf(c, before) !== ownerOf(c, now))
+        .catch((err) => this.log.error({ err }, 're-registering subscriptions failed'));
+      this.log.info({ members: now.length }, 'cluster view changed');
+    });
+    await membership.start();
   }
 
   async stop(): Promise<void> {
@@ -124,10 +207,21 @@ class Node implements HashpubNode {
     await this.push?.stop();
     await this.edge?.close();
     await this.owner?.stop();
+    this.rpc?.close();
+    await this.membership?.stop();
+    this.membership = null;
+    await this.bootstrapCloser?.();
+    this.bootstrapCloser = null;
     await this.hookRunner?.close();
     for (const close of this.closers.reverse()) await close();
     this.closers = [];
   }
+}
+
+/** Parses "HOST:PORT". */
+function hostPort(s: string): { host: string; port: number } {
+  const at = s.lastIndexOf(':');
+  return { host: s.slice(0, at), port: Number(s.slice(at + 1)) };
 }
 
 /** Creates a node from (partial) options; call start() on it. Throws OptionsError for bad options. */

@@ -64,10 +64,11 @@ export class Histogram {
     return this.maxMs;
   }
 
-  summary(): { count: number; p50: number | null; p90: number | null; p99: number | null; max: number | null; mean: number | null } {
+  summary(): { count: number; min: number | null; p50: number | null; p90: number | null; p99: number | null; max: number | null; mean: number | null } {
     const r = (v: number | null) => (v === null ? null : Math.round(v * 1000) / 1000);
     return {
       count: this.count,
+      min: r(this.count ? this.minMs : null),
       p50: r(this.quantile(0.5)),
       p90: r(this.quantile(0.9)),
       p99: r(this.quantile(0.99)),

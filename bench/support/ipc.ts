@@ -14,6 +14,8 @@ export interface ServerStats {
   mem: NodeJS.MemoryUsage;
   /** process.cpuUsage(), microseconds. */
   cpu: { user: number; system: number };
+  /** Event-loop delay since the previous stats request (perf_hooks.monitorEventLoopDelay), ms. */
+  eld: { maxMs: number; p99Ms: number; meanMs: number };
 }
 
 // ---- client children (bench/clients/ws-subscribers.ts) ----

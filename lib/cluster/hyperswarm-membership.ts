@@ -61,18 +61,21 @@ export function clusterTopic(cluster: string, secret: string): Buffer {
 export function admissionProof(secret: string, nonce: Buffer, publicKey: Buffer, cluster: string, url: string): Buffer {
   const c = Buffer.from(cluster);
   const u = Buffer.from(url);
-  const len = Buffer.alloc(4);
-  len.writeUInt16BE(c.length, 0);
-  len.writeUInt16BE(u.length, 2);
-  return createHmac('sha256', secret)
-    .update('hashpub/admit/v1\0')
-    .update(nonce)
-    .update(publicKey)
-    .update(len.subarray(0, 2))
-    .update(c)
-    .update(len.subarray(2))
-    .update(u)
-    .digest();
+  const u16 = (n: number): Buffer => Buffer.from([n >>> 8, n & 0xff]);
+  return createHmac('sha256', secret).update('hashpub/admit/v1\0').update(nonce).update(publicKey)
+    .update(u16(c.length)).update(c).update(u16(u.length)).update(u).digest();
+}
+
+/** One wire frame: length prefix, kind, then the parts. */
+function frameOf(kind: number, ...parts: Buffer[]): Buffer {
+  let body = 1;
+  for (const part of parts) body += part.length;
+  const out = Buffer.allocUnsafe(4 + body);
+  out.writeUInt32BE(body, 0);
+  out[4] = kind;
+  let at = 5;
+  for (const part of parts) at += part.copy(out, at);
+  return out;
 }
 
 /** Options after validation, defaults filled in. */
@@ -224,12 +227,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     link.timer.unref();
     conn.on('data', (chunk: Buffer) => this.onData(link, chunk));
     conn.on('close', () => this.detach(link));
-    const hello = Buffer.allocUnsafe(4 + 2 + NONCE_BYTES);
-    hello.writeUInt32BE(2 + NONCE_BYTES, 0);
-    hello[4] = FrameKind.HELLO;
-    hello[5] = WIRE_VERSION;
-    link.nonce.copy(hello, 6);
-    this.writeRaw(link, hello);
+    this.writeRaw(link, frameOf(FrameKind.HELLO, Buffer.from([WIRE_VERSION]), link.nonce));
   }
 
   private onData(link: Link, chunk: Buffer): void {
@@ -255,14 +253,9 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     } else if (kind === FrameKind.HELLO && !link.gotHello) {
       if (body.length !== 2 + NONCE_BYTES || body[1] !== WIRE_VERSION) return this.reject(link);
       link.gotHello = true;
-      const url = Buffer.from(this.opts.url);
-      const mac = admissionProof(this.opts.secret, body.subarray(2), this.keyPair.publicKey, this.opts.cluster, this.opts.url);
-      const proof = Buffer.allocUnsafe(4 + 1 + MAC_BYTES + url.length);
-      proof.writeUInt32BE(1 + MAC_BYTES + url.length, 0);
-      proof[4] = FrameKind.PROOF;
-      mac.copy(proof, 5);
-      url.copy(proof, 5 + MAC_BYTES);
-      this.writeRaw(link, proof);
+      const { secret, cluster, url } = this.opts;
+      const mac = admissionProof(secret, body.subarray(2), this.keyPair.publicKey, cluster, url);
+      this.writeRaw(link, frameOf(FrameKind.PROOF, mac, Buffer.from(url)));
     } else if (kind === FrameKind.PROOF && link.gotHello && !link.admitted && body.length > 1 + MAC_BYTES) {
       const url = body.subarray(1 + MAC_BYTES).toString();
       const expected = admissionProof(this.opts.secret, link.nonce, link.conn.remotePublicKey, this.opts.cluster, url);
@@ -405,11 +398,7 @@ function parseMembershipOptions(o: HyperswarmMembershipOptions): ResolvedOptions
   if (o.keyPair && o.keyPair.publicKey?.length !== 32) throw new OptionsError('keyPair', 'needs a 32-byte publicKey');
   if (o.topic && o.topic.length !== 32) throw new OptionsError('topic', 'must be 32 bytes');
   return {
-    bootstrap: o.bootstrap,
-    cluster: o.cluster,
-    secret: o.secret,
-    url: o.url,
-    host: o.host ?? '127.0.0.1',
+    bootstrap: o.bootstrap, cluster: o.cluster, secret: o.secret, url: o.url, host: o.host ?? '127.0.0.1',
     failureTimeoutMs: positive('failureTimeoutMs', o.failureTimeoutMs, 3000),
     admissionTimeoutMs: positive('admissionTimeoutMs', o.admissionTimeoutMs, 5000),
     maxFrameBytes: Math.min(positive('maxFrameBytes', o.maxFrameBytes, 16 * 1024 * 1024), 0xfffffffe),

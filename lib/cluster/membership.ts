@@ -7,7 +7,7 @@ export interface MembershipEvents {
   change: [];
 }
 
-/** Receives one frame from an admitted peer; `frame` is a view into a receive buffer (copy it to keep it long). */
+/** Gets one frame from an admitted peer; must not throw. `frame` views a receive buffer (copy it to keep it long). */
 export type FrameHandler = (from: string, frame: Buffer) => void;
 
 /** The set of admitted live nodes and a framed, batched link to each. Implementations: local-, hyperswarm-membership.ts. */
@@ -18,7 +18,7 @@ export interface Membership extends Pick<EventEmitter<MembershipEvents>, 'on' | 
   members(): string[];
   /** The HTTP URL a member advertised (this node's included), undefined for a non-member. */
   urlOf(id: string): string | undefined;
-  /** Queues `frame` for admitted peer `id` (frames queued in one tick leave in one write); false if not sent. */
+  /** Queues `frame` for admitted peer `id` (one write per peer per tick); false for self, a non-member, oversize. */
   send(id: string, frame: Buffer): boolean;
   /** Sets the one handler for frames from admitted peers (a later call replaces it). */
   onFrame(handler: FrameHandler): void;

@@ -78,7 +78,7 @@ export class ChannelOwner implements Owner {
     const { recovered, messages } = st.resume(req.since, now);
     if (joined && st.config.presence) this.announcePresence(st, { join: user! });
     this.touch(channel);
-    return { epoch: st.epoch, offset: st.committed, recovered, messages };
+    return { epoch: st.epoch, offset: st.committed, recovered, messages, deliverHook: st.config.deliverHook };
   }
 
   async unsubscribe(channel: string, pushNode: string, session: string, reason: string): Promise<void> {
@@ -192,6 +192,15 @@ export class ChannelOwner implements Owner {
     for (const st of this.states.values()) {
       const sessions = st.subscribers.get(node);
       if (sessions) for (const session of [...sessions.keys()]) this.removeSubscriber(st, node, session, 'node_lost');
+    }
+  }
+
+  /** Forgets (from memory only) the state of every loaded channel that `moved` selects: another node owns it now. */
+  dropChannels(moved: (channel: string) => boolean): void {
+    for (const channel of [...this.states.keys()]) {
+      if (!moved(channel)) continue;
+      this.states.delete(channel);
+      this.lastUsed.delete(channel);
     }
   }
 

@@ -27,6 +27,8 @@ export interface SubscribeResult {
   recovered: boolean;
   /** Messages after `since` (same epoch), oldest first. */
   messages: Message[];
+  /** The channel runs the per-recipient deliver hook (replayed messages go through it too). */
+  deliverHook?: boolean;
 }
 
 export interface PublishRequest {

@@ -20,6 +20,9 @@ export interface PushServiceDeps {
   onDeliver?: (frames: number) => void;
 }
 
+/** Replayed messages a deliver hook skipped for their reader: the offset advances, nothing is sent. */
+const SKIPPED = new WeakSet<Message>();
+
 /** Called with the owner's answer before replayed messages are sent (WebSocket sends `subscribed`). */
 export type Announce = (channel: string, result: SubscribeResult) => void;
 
@@ -77,12 +80,17 @@ export class PushService implements PushTarget {
     return s && !s.ended ? s : undefined;
   }
 
-  /** Binds a connection to a session (replacing an older one, which is closed). */
+  /** Binds a connection to a session (replacing an older one, which is closed: its disconnect hook fires). */
   attach(s: Session, conn: Connection): void {
-    if (s.conn && s.conn !== conn) s.conn.close(CLOSE_CODES.disconnected, 'session taken over by a new connection');
+    const old = s.conn;
     s.conn = conn;
     s.detachedAt = 0;
     this.detached.delete(s);
+    if (old && old !== conn) {
+      // detach() ignores the old connection's close (it is no longer s.conn): report that connection here, once.
+      this.fireDisconnect(s, 'replaced');
+      old.close(CLOSE_CODES.disconnected, 'session taken over by a new connection');
+    }
   }
 
   /** The connection went away: keep the session for a resume; fires the disconnect hook once. */
@@ -153,7 +161,19 @@ export class PushService implements PushTarget {
       void this.unregister(channel, s, 'ended');
       throw new HashpubError('forbidden', 'subscription ended while it was being set up');
     }
-    const pending = sub.pending;
+    // On deliver-hook channels, replayed and held messages go through the hook for this reader too,
+    // while live ones keep collecting in `pending`, so the order holds.
+    let replay = res.messages;
+    const held: Message[] = [];
+    if (res.deliverHook && this.deps.hooks?.has('deliver') && s.conn) {
+      replay = await this.personalize(s, channel, replay);
+      while (sub.pending!.length > 0) held.push(...await this.personalize(s, channel, sub.pending!.splice(0)));
+      if (s.ended || s.subs.get(channel) !== sub) {
+        void this.unregister(channel, s, 'ended');
+        throw new HashpubError('forbidden', 'subscription ended while it was being set up');
+      }
+    }
+    const pending = held.length > 0 ? held : sub.pending!;
     sub.pending = null;
     sub.epoch = res.epoch;
     if (!s.conn) {
@@ -163,9 +183,9 @@ export class PushService implements PushTarget {
     }
     sub.offset = since && since.epoch === res.epoch ? since.offset : res.offset;
     opts.announce?.(channel, res);
-    for (const m of res.messages) { // advance per message: SSE ids carry the position after each one
+    for (const m of replay) { // advance per message: SSE ids carry the position after each one
       sub.offset = m.offset;
-      s.conn.send(messageFrame(m), s);
+      if (!SKIPPED.has(m)) s.conn.send(messageFrame(m), s);
     }
     sub.offset = res.offset;
     for (const m of pending) this.sendLate(s, sub, m);
@@ -182,6 +202,49 @@ export class PushService implements PushTarget {
         refused(channel, err);
       }
     }));
+  }
+
+  /**
+   * The owner of some channels moved (cluster view changed): registers every local subscription on a channel
+   * that `filter` selects again at its current owner, from the last delivered position. A client whose
+   * stream could not be recovered gets a `subscribed` frame with recovered:false; one that cannot be
+   * re-registered after a few tries gets `kicked` (reason `unavailable`).
+   */
+  async reregister(filter: (channel: string) => boolean): Promise<void> {
+    const work: Array<Promise<void>> = [];
+    for (const s of this.sessions.values()) {
+      for (const [channel, sub] of s.subs) {
+        if (sub.pending === null && filter(channel)) work.push(this.reregisterOne(s, channel, sub));
+      }
+    }
+    await Promise.all(work);
+  }
+
+  private async reregisterOne(s: Session, channel: string, sub: Sub): Promise<void> {
+    const since = { epoch: sub.epoch, offset: sub.offset };
+    const system = channel.startsWith('$');
+    const announce: Announce = (c, r) => {
+      if (system || (r.recovered && r.epoch === since.epoch)) return;
+      s.conn?.send(new Prepared('subscribed', { type: 'subscribed', channel: c, epoch: r.epoch, offset: r.offset,
+        recovered: r.recovered, resumed: true }), s);
+    };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (s.ended) return;
+      const current = s.subs.get(channel);
+      if (attempt > 0 && current) return; // re-subscribed meanwhile (by the client or another change)
+      try {
+        await this.subscribe(s, channel, since, attempt === 0 ? { resume: true, system, announce } : { system, announce });
+        return;
+      } catch (err) {
+        if (err instanceof HashpubError && err.code !== 'unavailable' && err.code !== 'timeout') {
+          s.conn?.send(new Prepared('kicked', { type: 'kicked', channel, reason: err.code }), s);
+          return;
+        }
+        this.deps.log.warn({ err, channel, attempt }, 're-registering a subscription failed');
+        await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
+      }
+    }
+    if (!s.ended && !s.subs.has(channel)) s.conn?.send(new Prepared('kicked', { type: 'kicked', channel, reason: 'unavailable' }), s);
   }
 
   async unsubscribe(s: Session, channel: string, reason = 'unsubscribe'): Promise<void> {
@@ -252,7 +315,20 @@ export class PushService implements PushTarget {
   private sendLate(s: Session, sub: Sub, m: Message): void {
     if (m.epoch !== sub.epoch || m.offset <= sub.offset) return;
     sub.offset = m.offset;
-    s.conn!.send(messageFrame(m), s);
+    if (!SKIPPED.has(m)) s.conn!.send(messageFrame(m), s);
+  }
+
+  /** Runs the deliver hook for one reader over `messages`, in order; skipped ones are marked in SKIPPED. */
+  private async personalize(s: Session, channel: string, messages: Message[]): Promise<Message[]> {
+    const out: Message[] = [];
+    for (const m of messages) {
+      const reply = await this.deps.hooks!.deliver({ channel, data: m.data, recipients: [{ user: s.user, info: s.info }] });
+      const r = reply?.results[0];
+      const copy = r && 'data' in r ? { ...m, data: r.data } : { ...m };
+      if (r?.skip) SKIPPED.add(copy);
+      out.push(copy);
+    }
+    return out;
   }
 
   private forget(s: Session, channel: string): void {

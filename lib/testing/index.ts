@@ -9,6 +9,7 @@ import type { HashpubNode } from '../node-api.js';
 import type { Options } from '../options.js';
 
 export { TestClient } from './ws-client.js';
+export { createTestCluster, type TestCluster, type TestClusterOptions } from './cluster.js';
 
 /** A started single node on a free loopback port with a temp data dir (removed on stop unless kept). */
 export interface TestNode {
@@ -25,7 +26,7 @@ export interface TestNode {
 
 export async function startTestNode(options: Partial<Options> = {}, deps: NodeDeps = {}): Promise<TestNode> {
   const dataDir = options.data ?? await mkdtemp(join(tmpdir(), 'hashpub-test-'));
-  const node = createNode({ port: 0, logLevel: 'silent', apiKey: 'test-api-key', jwtSecret: 'test-jwt-secret-0123456789', ...options, data: dataDir }, deps);
+  const node = createNode({ port: 0, logLevel: 'silent', apiKey: 'test-api-key', jwtSecret: 'test-jwt-secret-0123456789', ...options, data: dataDir }, { standalone: true, ...deps });
   await node.start();
   const t: TestNode = {
     node,

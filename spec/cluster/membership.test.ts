@@ -199,36 +199,40 @@ test('a node with a wrong secret is never admitted, nothing it sends is delivere
   assert.deepEqual(intruder!.members(), [intruder!.self]);
   assert.equal(intruder!.send(good[0]!.self, Buffer.from('x')), false);
 
-  // A raw intruder speaking the wire protocol: valid HELLO, forged PROOF and DATA in one write; another one
-  // sends DATA before any admission; a third replays a genuine proof made for another key.
-  const dht = new DHT({ bootstrap, host: '127.0.0.1', ephemeral: false, firewalled: false });
-  const swarm = new Hyperswarm({ dht });
-  defer(t, () => swarm.destroy());
+  // Raw intruders speaking the wire protocol, one swarm per trick, each connecting to both good nodes:
+  // 0: valid HELLO, forged PROOF and DATA in one write; 1: DATA before anything else;
+  // 2: a proof made with the RIGHT secret but for another public key than the Noise-authenticated one.
   let closed = 0;
-  let mode = 0;
-  swarm.on('connection', (conn) => {
-    conn.on('error', () => {});
-    conn.on('close', () => closed++);
-    const hello = rawFrame(FrameKind.HELLO, Buffer.concat([Buffer.from([WIRE_VERSION]), randomBytes(32)]));
-    const data = rawFrame(FrameKind.DATA, Buffer.from('should never arrive'));
-    const m = mode++ % 3;
-    if (m === 0) conn.write(Buffer.concat([hello, rawFrame(FrameKind.PROOF, Buffer.concat([randomBytes(32), Buffer.from('http://x')])), data]));
-    else if (m === 1) conn.write(data);
-    else {
-      conn.write(hello);
-      conn.on('data', (chunk: Buffer) => {
-        if (chunk[4] !== FrameKind.HELLO) return;
-        // The right secret, but bound to another public key: the Noise-authenticated key does not match.
-        const proof = admissionProof(SECRET, chunk.subarray(6, 38), randomBytes(32), CLUSTER, 'http://x');
-        conn.write(Buffer.concat([rawFrame(FrameKind.PROOF, Buffer.concat([proof, Buffer.from('http://x')])), data]));
-      });
-    }
-  });
+  const goodIds = new Set(good.map((m) => m.self));
   const rejectedBefore = good[0]!.stats().rejected + good[1]!.stats().rejected;
-  const discovery = swarm.join(topic, { server: true, client: true });
-  await discovery.flushed();
-  discovery.refresh().catch(() => {});
-  await until(() => closed >= 2 && good[0]!.stats().rejected + good[1]!.stats().rejected >= rejectedBefore + 2, 'raw intruder dropped');
+  for (const trick of [0, 1, 2]) {
+    const dht = new DHT({ bootstrap, host: '127.0.0.1', ephemeral: false, firewalled: false });
+    const swarm = new Hyperswarm({ dht });
+    defer(t, () => swarm.destroy());
+    swarm.on('connection', (conn) => {
+      conn.on('error', () => {});
+      if (!goodIds.has(conn.remotePublicKey.toString('hex'))) return; // intruders meet each other too
+      conn.on('close', () => closed++);
+      const hello = rawFrame(FrameKind.HELLO, Buffer.concat([Buffer.from([WIRE_VERSION]), randomBytes(32)]));
+      const data = rawFrame(FrameKind.DATA, Buffer.from('should never arrive'));
+      const url = Buffer.from('http://127.0.0.1:9');
+      if (trick === 0) conn.write(Buffer.concat([hello, rawFrame(FrameKind.PROOF, Buffer.concat([randomBytes(32), url])), data]));
+      if (trick === 1) conn.write(data);
+      if (trick === 2) {
+        conn.write(hello);
+        conn.once('data', (chunk: Buffer) => {
+          if (chunk[4] !== FrameKind.HELLO) return;
+          const proof = admissionProof(SECRET, chunk.subarray(6, 38), randomBytes(32), CLUSTER, url.toString());
+          conn.write(Buffer.concat([rawFrame(FrameKind.PROOF, Buffer.concat([proof, url])), data]));
+        });
+      }
+    });
+    const discovery = swarm.join(topic, { server: true, client: true });
+    await discovery.flushed();
+    discovery.refresh().catch(() => {});
+  }
+  const goodRejected = () => good[0]!.stats().rejected + good[1]!.stats().rejected - rejectedBefore;
+  await until(() => closed >= 6 && goodRejected() >= 6, 'every raw intruder connection dropped by the good nodes');
   assert.deepEqual(received, [], 'no frame from a non-admitted peer was delivered');
   assert.equal(intruderJoins, 0);
   assert.ok(allSee(good, good.map((m) => m.self))(), 'the good nodes still see each other (and only each other)');

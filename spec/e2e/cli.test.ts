@@ -271,9 +271,20 @@ describe('hashpub CLI with a node', needsNode, () => {
     assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the child node is gone');
   });
 
-  test('cluster --nodes 2 forms one cluster', { timeout: 90_000, todo: 'needs cluster membership in lib/node.ts' }, async () => {
-    const p = launch(['cluster', '--nodes', '2', '--port', '0', '--data', 'dev', '--timeout', '20'], tempDir());
-    await waitFor(p, /cluster formed: 2 members/, 35_000);
+  test('cluster --nodes 3 forms one cluster that client commands reach; SIGINT stops every child', { timeout: 90_000, ...(HAVE_BOOTSTRAP ? {} : { skip: 'no bootstrap' }) }, async () => {
+    const cwd = tempDir();
+    const p = launch(['cluster', '--nodes', '3', '--port', '0', '--data', 'dev', '--timeout', '30'], cwd);
+    await waitFor(p, /cluster formed: 3 members\n[\s\S]*Ctrl-C/, 45_000);
+    const nodes = [...p.stdout().matchAll(/node (\d)\/3 ready at (\S+) \(pid (\d+)\)/g)].map((m) => ({ url: m[2]!, pid: Number(m[3]) }));
+    assert.equal(nodes.length, 3, p.stdout());
+    let r = await run(['status', '--url', nodes[2]!.url, '--data', 'dev'], cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /cluster: 3 members/);
+    for (const n of nodes) assert.ok(r.stdout.includes(n.url), r.stdout);
+    r = await run(['publish', 'news', '{"a":1}', '--url', nodes[0]!.url, '--data', 'dev'], cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).channel, 'news');
     await stop(p, 'SIGINT');
+    for (const n of nodes) assert.throws(() => process.kill(n.pid, 0), /ESRCH/, `node pid ${n.pid} is gone`);
   });
 });

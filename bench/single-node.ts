@@ -1,0 +1,570 @@
+/*
+ * Single-node benchmark (issue 2's closing figures): one hashpub node against the floor, the `ws` package
+ * alone broadcasting one JSON string per message. For each server and each subscriber count N (1k; and
+ * 10k unless --quick) it measures, with the server in its own child process so its RSS and CPU are its
+ * own, and the load clients in separate child processes:
+ *   1. RSS per idle connection: server RSS after N clients connected and subscribed to one channel, minus
+ *      its RSS before any client (both after a forced GC and a settle), divided by N;
+ *   2. burst fan-out: M publishes of ~100 bytes as fast as a keep-alive HTTP publisher with bounded
+ *      concurrency can send them -> deliveries/s (all deliveries / first publish to last delivery) and
+ *      server CPU microseconds per delivery (the server's own process.cpuUsage delta over the phase);
+ *   3. paced latency: publishes at a fixed rate (~10k deliveries/s in total) for a few seconds ->
+ *      publish-to-delivery p50/p99 (publisher timestamp in the payload, read by the clients).
+ * Both servers are driven the same way: REST publish (POST /v1/channels/bench/messages, Bearer key) and
+ * WebSocket clients on /v1/ws. Loopback only. Writes bench/results/single-node-<date>[-quick].json and
+ * prints a table.
+ *
+ *   npx tsc -p tsconfig.json && node dist/bench/single-node.js [--quick] [--clients=2]
+ *
+ * The machine has 2 cores: the server, the client processes and the publisher share them, so absolute
+ * numbers are noisy and client-bound; compare the two servers run by run, not against other machines.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import { Histogram } from './support/histogram.js';
+import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type PhaseReport, type ServerStats } from './support/ipc.js';
+
+type ServerKind = 'ws' | 'hashpub';
+
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const CLIENT_PROCS = Math.min(4, Math.max(2, Number(argv.find((a) => a.startsWith('--clients='))?.split('=')[1] ?? 2)));
+const SIZES = QUICK ? [1000] : [1000, 10_000];
+const SERVERS: ServerKind[] = ['ws', 'hashpub'];
+const API_KEY = 'k';
+const CHANNEL = 'bench';
+/** Sockets being opened at once, over all client processes. */
+const CONNECT_CONCURRENCY = 500;
+/** Publishes in flight at once during the burst. */
+const BURST_CONCURRENCY = 32;
+/** Target total deliveries per second in the paced phase. */
+const PACED_DELIVERIES_PER_S = 10_000;
+/** Paced phase length: long enough for ~80k-150k latency samples at either size. */
+const pacedSeconds = (n: number) => (QUICK ? 5 : n >= 10_000 ? 15 : 8);
+/**
+ * Idle window after connecting (before the memory sample): server CPU and event-loop delay with N idle
+ * connections. 25 s in full mode covers one hashpub keepalive round (it pings every socket every 25 s).
+ */
+const IDLE_WINDOW_MS = QUICK ? 3000 : 25_000;
+/** The whole run is abandoned (partial results written) after this long. */
+const RUN_DEADLINE_MS = (QUICK ? 3 : 10) * 60_000;
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const root = resolve(here, '../..');
+const SERVER_SCRIPTS: Record<ServerKind, string> = {
+  ws: join(here, 'servers/ws-server.js'),
+  hashpub: join(here, 'servers/hashpub-server.js'),
+};
+const CLIENT_SCRIPT = join(here, 'clients/ws-subscribers.js');
+const runDeadline = Date.now() + RUN_DEADLINE_MS;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+// ---------------------------------------------------------------------------------------------------
+// Child processes: every one is tracked and killed on exit, error or signal.
+
+const children = new Set<ChildProcess>();
+
+function killAll(): void {
+  for (const c of children) {
+    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+  children.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: killing ${children.size} child processes`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+/** An IPC peer with an inbox, so no message is lost between a send and the wait for its answer. */
+class Peer<In extends { ev: string }> {
+  private inbox: In[] = [];
+  private waiters: Array<{ pred: (m: In) => boolean; resolve: (m: In) => void }> = [];
+  exited: string | null = null;
+
+  constructor(readonly name: string, readonly child: ChildProcess) {
+    children.add(child);
+    child.on('message', (raw) => {
+      const m = raw as In;
+      const w = this.waiters.findIndex((x) => x.pred(m));
+      if (w >= 0) this.waiters.splice(w, 1)[0]!.resolve(m);
+      else this.inbox.push(m);
+    });
+    child.on('exit', (code, signal) => {
+      this.exited = `exit code ${code} signal ${signal}`;
+      children.delete(child);
+    });
+  }
+
+  send(m: unknown): void {
+    if (this.child.connected) this.child.send(m as never);
+  }
+
+  /** The next message matching `pred`, or an error after `timeoutMs` or if the child exits. */
+  next(pred: (m: In) => boolean, timeoutMs: number, what: string): Promise<In> {
+    const i = this.inbox.findIndex(pred);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const waiter = { pred, resolve: (m: In) => { cleanup(); resolve(m); } };
+      const fail = (why: string) => {
+        cleanup();
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject(new Error(`${this.name}: ${what}: ${why}`));
+      };
+      const timer = setTimeout(() => fail(`no answer in ${timeoutMs} ms`), timeoutMs);
+      const onExit = () => fail(`child exited (${this.exited})`);
+      const cleanup = () => { clearTimeout(timer); this.child.off('exit', onExit); };
+      this.child.once('exit', onExit);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Asks the child to leave, then kills it if it has not exited after `graceMs`. */
+  async stop(request: unknown, graceMs = 3000): Promise<void> {
+    if (this.exited !== null) return;
+    const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
+    this.send(request);
+    await Promise.race([gone, sleep(graceMs)]);
+    if (this.exited === null) {
+      this.child.kill('SIGKILL');
+      await Promise.race([gone, sleep(1000)]);
+    }
+  }
+}
+
+class ServerProc {
+  private seq = 0;
+  constructor(readonly kind: ServerKind, readonly peer: Peer<ServerStats>, readonly url: string) {}
+
+  static async start(kind: ServerKind): Promise<ServerProc> {
+    const child = fork(SERVER_SCRIPTS[kind], [], {
+      execArgv: ['--expose-gc'],
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      env: { ...process.env, BENCH_API_KEY: API_KEY },
+    });
+    const peer = new Peer<ServerStats>(`${kind} server`, child);
+    const url = await new Promise<string>((resolveUrl, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${kind} server did not print its URL in 30 s`)), 30_000);
+      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${kind} server exited (${code}) before printing its URL`)); });
+      const lines = createInterface({ input: child.stdout! });
+      let found = false;
+      lines.on('line', (line) => {
+        if (!found) {
+          try {
+            const j = JSON.parse(line) as { url?: string };
+            if (typeof j.url === 'string') {
+              found = true;
+              clearTimeout(timer);
+              return resolveUrl(j.url);
+            }
+          } catch { /* a log line */ }
+        }
+        process.stderr.write(`[${kind} server] ${line}\n`); // keep the pipe drained
+      });
+    });
+    return new ServerProc(kind, peer, url);
+  }
+
+  async stats(gc: boolean): Promise<ServerStats> {
+    const id = ++this.seq;
+    this.peer.send({ cmd: 'stats', id, gc });
+    return this.peer.next((m) => m.ev === 'stats' && m.id === id, 15_000, 'stats');
+  }
+
+  stop(): Promise<void> {
+    return this.peer.stop({ cmd: 'exit' }, 5000);
+  }
+}
+
+type ClientPeer = Peer<ClientEvent>;
+
+function startClients(n: number): ClientPeer[] {
+  return Array.from({ length: n }, (_, i) => new Peer<ClientEvent>(`client ${i}`, fork(CLIENT_SCRIPT, [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Publishing (the same HTTP POST for both servers, over keep-alive connections).
+
+const PAD = 'x'.repeat(40);
+let phaseSeq = 0;
+
+class Publisher {
+  readonly pool: Pool;
+  failures = 0;
+  lastError = '';
+  constructor(url: string) {
+    this.pool = new Pool(url, { connections: BURST_CONCURRENCY, pipelining: 1, keepAliveTimeout: 30_000 });
+  }
+
+  /** One publish; the timestamp is taken as the request is issued. Resolves false on any failure. */
+  async publish(phase: number, seq: number): Promise<boolean> {
+    try {
+      const body = `{"data":{"__p":${phase},"__t":${nowMs().toFixed(3)},"seq":${seq},"pad":"${PAD}"}}`;
+      const res = await this.pool.request({
+        path: `/v1/channels/${CHANNEL}/messages`, method: 'POST', body,
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        headersTimeout: 30_000, bodyTimeout: 30_000,
+      });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) {
+        this.failures++;
+        this.lastError = `${res.statusCode} ${text.slice(0, 200)}`;
+        return false;
+      }
+      return true;
+    } catch (err) {
+      this.failures++;
+      this.lastError = String((err as Error)?.message ?? err);
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Phases.
+
+interface PhaseResult {
+  messages: number;
+  published: number;
+  publishFailures: number;
+  lastPublishError?: string;
+  deliveries: number;
+  expected: number;
+  completeSockets: number;
+  socketsWithDuplicates: number;
+  timedOut: boolean;
+  /** First publish to last delivery. */
+  elapsedMs: number;
+  /** First publish to the last publish answer. */
+  publishMs: number;
+  deliveriesPerSec: number;
+  serverCpuUs: number;
+  serverCpuUserUs: number;
+  serverCpuSystemUs: number;
+  serverCpuUsPerDelivery: number | null;
+  /** Longest the server's event loop was blocked during the phase (monitorEventLoopDelay max). */
+  serverEventLoopMaxMs: number;
+  clientCpuUs: number;
+  latencyMs: ReturnType<Histogram['summary']>;
+}
+
+async function setPhase(clients: ClientPeer[], phase: number, expectPerSocket: number): Promise<void> {
+  for (const c of clients) c.send({ cmd: 'phase', phase, expectPerSocket } satisfies ClientRequest);
+  await Promise.all(clients.map((c) => c.next((m) => m.ev === 'phase-ready' && m.phase === phase, 10_000, 'phase')));
+}
+
+/** Each client's report for `phase`: its own "done" report, or what it has at the deadline. */
+async function collect(clients: ClientPeer[], phase: number, deadline: number): Promise<{ reports: PhaseReport[]; timedOut: boolean }> {
+  let timedOut = false;
+  const reports = await Promise.all(clients.map(async (c) => {
+    const isReport = (m: ClientEvent): m is PhaseReport => m.ev === 'report' && m.phase === phase;
+    try {
+      return await c.next(isReport, Math.max(1, deadline - Date.now()), 'phase report') as PhaseReport;
+    } catch {
+      timedOut = true;
+      c.send({ cmd: 'report' } satisfies ClientRequest);
+      return await c.next(isReport, 10_000, 'phase report (asked)') as PhaseReport;
+    }
+  }));
+  return { reports, timedOut };
+}
+
+/**
+ * Publishes `messages` messages, either as fast as possible with BURST_CONCURRENCY in flight (`ratePerSec`
+ * null) or one every 1/ratePerSec s, then waits for every client to get them all (or `drainMs` after the
+ * last publish answer).
+ */
+async function runPhase(server: ServerProc, pub: Publisher, clients: ClientPeer[], opts: {
+  messages: number; ratePerSec: number | null; drainMs: number;
+}): Promise<PhaseResult> {
+  const phase = ++phaseSeq;
+  await setPhase(clients, phase, opts.messages);
+  const cpu0 = (await server.stats(false)).cpu; // also resets the server's event-loop delay histogram
+  const failures0 = pub.failures;
+  const t0 = nowMs();
+  const publishDeadline = Date.now() + Math.max(30_000, opts.ratePerSec ? (opts.messages / opts.ratePerSec) * 1000 * 2 : 0);
+  let published = 0;
+  if (opts.ratePerSec === null) {
+    let next = 0;
+    await Promise.all(Array.from({ length: BURST_CONCURRENCY }, async () => {
+      while (next < opts.messages && Date.now() < publishDeadline) {
+        if (await pub.publish(phase, next++)) published++;
+      }
+    }));
+  } else {
+    const interval = 1000 / opts.ratePerSec;
+    const inFlight = new Set<Promise<void>>();
+    for (let i = 0; i < opts.messages && Date.now() < publishDeadline; i++) {
+      await sleep(t0 + i * interval - nowMs());
+      while (inFlight.size >= BURST_CONCURRENCY) await Promise.race(inFlight);
+      const p: Promise<void> = pub.publish(phase, i).then((ok) => { if (ok) published++; inFlight.delete(p); });
+      inFlight.add(p);
+    }
+    await Promise.all(inFlight);
+  }
+  const publishMs = nowMs() - t0;
+  const { reports, timedOut } = await collect(clients, phase, Date.now() + opts.drainMs);
+  const end = await server.stats(false);
+  const cpu1 = end.cpu;
+
+  const hist = new Histogram();
+  let deliveries = 0, expected = 0, complete = 0, dup = 0, lastAt = 0, clientCpu = 0;
+  for (const r of reports) {
+    hist.merge(r.latency);
+    deliveries += r.received;
+    expected += r.expected;
+    complete += r.completeSockets;
+    dup += r.overSockets;
+    lastAt = Math.max(lastAt, r.lastAt);
+    clientCpu += r.cpuUs;
+  }
+  const elapsedMs = lastAt > 0 ? lastAt - t0 : 0;
+  const serverCpuUs = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system);
+  const failures = pub.failures - failures0;
+  return {
+    messages: opts.messages, published, publishFailures: failures,
+    ...(failures > 0 ? { lastPublishError: pub.lastError } : {}),
+    deliveries, expected, completeSockets: complete, socketsWithDuplicates: dup, timedOut,
+    elapsedMs: round(elapsedMs, 1), publishMs: round(publishMs, 1),
+    deliveriesPerSec: elapsedMs > 0 ? Math.round(deliveries / (elapsedMs / 1000)) : 0,
+    serverCpuUs, serverCpuUserUs: cpu1.user - cpu0.user, serverCpuSystemUs: cpu1.system - cpu0.system,
+    serverCpuUsPerDelivery: deliveries > 0 ? round(serverCpuUs / deliveries, 3) : null,
+    serverEventLoopMaxMs: end.eld.maxMs,
+    clientCpuUs: clientCpu, latencyMs: hist.summary(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// One server at one size.
+
+interface MemorySample { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number }
+
+interface RunResult {
+  server: ServerKind;
+  subscribers: number;
+  clientProcesses: number;
+  url: string;
+  connect?: Omit<ConnectResult, 'ev'> & { perProcess: number[] };
+  memory?: {
+    before: MemorySample;
+    after: MemorySample;
+    afterLoad?: MemorySample;
+    /** Server CPU while the N connections sat idle (IDLE_WINDOW_MS), percent of one core (timers, pings). */
+    idleCpuPct: number;
+    /** The same for the server before any client connected (3 s): its own timers and the stats monitor. */
+    emptyIdleCpuPct: number;
+    idleWindowMs: number;
+    /** Longest event-loop block in the idle window. */
+    idleEventLoopMaxMs: number;
+    /** (after - before) / connected, bytes. */
+    rssPerConn: number;
+    heapUsedPerConn: number;
+    externalPerConn: number;
+  };
+  warmup?: PhaseResult;
+  burst?: PhaseResult;
+  paced?: PhaseResult & { ratePerSec: number; seconds: number };
+  error?: string;
+}
+
+const mem = (s: ServerStats): MemorySample => ({
+  rss: s.mem.rss, heapUsed: s.mem.heapUsed, heapTotal: s.mem.heapTotal, external: s.mem.external, arrayBuffers: s.mem.arrayBuffers,
+});
+
+async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
+  const result: RunResult = { server: kind, subscribers: n, clientProcesses: CLIENT_PROCS, url: '' };
+  let server: ServerProc | null = null;
+  let clients: ClientPeer[] = [];
+  let pub: Publisher | null = null;
+  try {
+    server = await ServerProc.start(kind);
+    result.url = server.url;
+    await sleep(500);
+    const empty0 = await server.stats(false);
+    const emptyT0 = nowMs();
+    await sleep(3000);
+    const empty1 = await server.stats(false);
+    const emptyIdleCpuPct = cpuPct(empty0, empty1, nowMs() - emptyT0);
+    const before = await server.stats(true);
+
+    clients = startClients(CLIENT_PROCS);
+    const wsUrl = server.url.replace(/^http/, 'ws') + '/v1/ws';
+    const shares = clients.map((_, i) => Math.floor(n / clients.length) + (i < n % clients.length ? 1 : 0));
+    const connectDeadlineMs = 30_000 + n * 10;
+    const t = nowMs();
+    clients.forEach((c, i) => c.send({
+      cmd: 'connect', url: wsUrl, count: shares[i]!, batch: Math.ceil(CONNECT_CONCURRENCY / clients.length),
+      protocol: kind === 'hashpub' ? 'hashpub' : 'floor', channel: CHANNEL, deadlineMs: connectDeadlineMs,
+    } satisfies ClientRequest));
+    const connected = await Promise.all(clients.map((c) =>
+      c.next((m) => m.ev === 'connected', connectDeadlineMs + 20_000, 'connect') as Promise<ConnectResult>));
+    const ok = connected.reduce((a, c) => a + c.ok, 0);
+    result.connect = {
+      ok, failed: connected.reduce((a, c) => a + c.failed, 0), errors: connected.flatMap((c) => c.errors),
+      ms: round(nowMs() - t, 0), perProcess: connected.map((c) => c.ok),
+    };
+    log(`${kind} N=${n}: ${ok} connected in ${result.connect.ms} ms` + (result.connect.failed ? `, ${result.connect.failed} failed: ${result.connect.errors.join('; ')}` : ''));
+    if (ok === 0) throw new Error('no client connected');
+
+    const idle0 = await server.stats(false);
+    const idleT0 = nowMs();
+    await sleep(IDLE_WINDOW_MS);
+    const idle1 = await server.stats(false);
+    const idleMs = nowMs() - idleT0;
+    const after = await server.stats(true);
+    const per = (k: keyof MemorySample) => Math.round((after.mem[k] - before.mem[k]) / ok);
+    result.memory = {
+      before: mem(before), after: mem(after),
+      idleCpuPct: cpuPct(idle0, idle1, idleMs), emptyIdleCpuPct,
+      idleWindowMs: round(idleMs, 0), idleEventLoopMaxMs: idle1.eld.maxMs,
+      rssPerConn: per('rss'), heapUsedPerConn: per('heapUsed'), externalPerConn: per('external'),
+    };
+    log(`${kind} N=${n}: RSS ${mb(before.mem.rss)} -> ${mb(after.mem.rss)} MB = ${(result.memory.rssPerConn / 1024).toFixed(2)} KB/conn`);
+
+    pub = new Publisher(server.url);
+    const warm = Math.max(5, Math.ceil(50_000 / n));
+    result.warmup = await runPhase(server, pub, clients, { messages: warm, ratePerSec: null, drainMs: 20_000 });
+
+    const burstMessages = n >= 10_000 ? 200 : 1000;
+    result.burst = await runPhase(server, pub, clients, { messages: burstMessages, ratePerSec: null, drainMs: 60_000 });
+    log(`${kind} N=${n}: burst ${result.burst.deliveries}/${result.burst.expected} deliveries in ${result.burst.elapsedMs} ms = ` +
+      `${result.burst.deliveriesPerSec}/s, server ${result.burst.serverCpuUsPerDelivery} us/delivery ` +
+      `(${sysShare(result.burst)}% system)`);
+    await sleep(500);
+
+    const rate = Math.max(1, Math.round(PACED_DELIVERIES_PER_S / n));
+    const seconds = pacedSeconds(n);
+    const paced = await runPhase(server, pub, clients, { messages: rate * seconds, ratePerSec: rate, drainMs: 10_000 });
+    result.paced = { ...paced, ratePerSec: rate, seconds };
+    log(`${kind} N=${n}: paced ${rate} msg/s: p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms ` +
+      `(${paced.deliveries}/${paced.expected}), server ${paced.serverCpuUsPerDelivery} us/delivery (${sysShare(paced)}% system)`);
+
+    result.memory.afterLoad = mem(await server.stats(true));
+  } catch (err) {
+    result.error = String((err as Error)?.message ?? err);
+    log(`${kind} N=${n}: FAILED: ${result.error}`);
+  } finally {
+    await pub?.close().catch(() => {});
+    await Promise.all(clients.map((c) => c.stop({ cmd: 'close' } satisfies ClientRequest)));
+    await server?.stop();
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Report.
+
+const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+const mb = (b: number) => (b / 1048576).toFixed(1);
+const cpuPct = (a: ServerStats, b: ServerStats, ms: number) =>
+  round(((b.cpu.user - a.cpu.user) + (b.cpu.system - a.cpu.system)) / (ms * 10), 2);
+const sysShare = (p: PhaseResult) => (p.serverCpuUs > 0 ? Math.round((100 * p.serverCpuSystemUs) / p.serverCpuUs) : 0);
+
+function table(runs: RunResult[]): string {
+  const f = (v: number | null | undefined, d: number) => (v === null || v === undefined ? '-' : v.toFixed(d));
+  const render = (head: string[], rows: string[][]) => {
+    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+    return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+  };
+  const id = (r: RunResult) => [r.server, String(r.subscribers)];
+  const memory = render(
+    ['server', 'conns', 'connected', 'RSS/conn KB', 'heap/conn KB', 'idle CPU % of 1 core (no clients)', 'idle loop max ms'],
+    runs.map((r) => [...id(r), r.connect ? String(r.connect.ok) : (r.error ? 'ERR' : '-'),
+      f(r.memory && r.memory.rssPerConn / 1024, 2), f(r.memory && r.memory.heapUsedPerConn / 1024, 2),
+      r.memory ? `${f(r.memory.idleCpuPct, 2)} (${f(r.memory.emptyIdleCpuPct, 2)})` : '-', f(r.memory?.idleEventLoopMaxMs, 1)]));
+  const fanout = render(
+    ['server', 'subs', 'burst msgs', 'deliveries/s', 'srv CPU us/deliv', 'burst p50/p99 ms', 'burst loop max ms',
+      'paced msg/s', 'paced p50 ms', 'paced p99 ms', 'paced srv us/deliv', 'lost'],
+    runs.map((r) => {
+      const lost = (r.burst ? r.burst.expected - r.burst.deliveries : 0) + (r.paced ? r.paced.expected - r.paced.deliveries : 0);
+      return [...id(r), r.burst ? String(r.burst.messages) : '-',
+        r.burst ? r.burst.deliveriesPerSec.toLocaleString('en-US') : '-', f(r.burst?.serverCpuUsPerDelivery, 2),
+        r.burst ? `${f(r.burst.latencyMs.p50, 1)}/${f(r.burst.latencyMs.p99, 1)}` : '-', f(r.burst?.serverEventLoopMaxMs, 1),
+        r.paced ? String(r.paced.ratePerSec) : '-', f(r.paced?.latencyMs.p50, 2), f(r.paced?.latencyMs.p99, 2),
+        f(r.paced?.serverCpuUsPerDelivery, 2), r.error ? 'ERR' : String(lost)];
+    }));
+  const errors = runs.filter((r) => r.error).map((r) => `${r.server} N=${r.subscribers}: ${r.error}`);
+  return [memory, '', fanout, ...errors].join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  log(`single-node bench (${QUICK ? 'quick' : 'full'}): sizes ${SIZES.join(', ')}, ${CLIENT_PROCS} client processes, node ${process.version}`);
+  const runs: RunResult[] = [];
+  for (const n of SIZES) {
+    for (const kind of SERVERS) {
+      if (Date.now() > runDeadline) {
+        runs.push({ server: kind, subscribers: n, clientProcesses: CLIENT_PROCS, url: '', error: 'skipped: run deadline passed' });
+        continue;
+      }
+      runs.push(await runOne(kind, n));
+    }
+  }
+  const out = {
+    benchmark: 'single-node',
+    mode: QUICK ? 'quick' : 'full',
+    date: started.toISOString(),
+    durationS: round((Date.now() - started.getTime()) / 1000, 1),
+    environment: {
+      node: process.version, platform: `${process.platform} ${release()}`, arch: process.arch,
+      cpuModel: cpus()[0]?.model ?? 'unknown', cores: cpus().length, totalMemMB: Math.round(totalmem() / 1048576),
+      loadavgAtEnd: loadavg().map((v) => round(v, 2)),
+    },
+    config: {
+      sizes: SIZES, clientProcesses: CLIENT_PROCS, connectConcurrency: CONNECT_CONCURRENCY, burstConcurrency: BURST_CONCURRENCY,
+      burstMessages: { '1000': 1000, '10000': 200 }, pacedDeliveriesPerSec: PACED_DELIVERIES_PER_S, pacedSeconds: Object.fromEntries(SIZES.map((n) => [n, pacedSeconds(n)])),
+      payloadBytes: 'about 100 (data object)', publish: 'POST /v1/channels/bench/messages over undici Pool keep-alive',
+      serverExecArgv: ['--expose-gc'], idleWindowMs: IDLE_WINDOW_MS,
+      notes: [
+        'RSS/heap per connection = (after N connected+subscribed - before any client) / N, each after global.gc() twice and a settle.',
+        'deliveries/s = deliveries received by all clients / (first publish -> last delivery).',
+        'server CPU = the server process\'s own process.cpuUsage() delta (user+system) over the phase, divided by deliveries.',
+        'idle CPU % = server CPU over the idle window after connecting, percent of one core; "loop max" = longest event-loop block (monitorEventLoopDelay) in a window.',
+        'latency = client receive time - publisher timestamp in the payload (performance.timeOrigin + performance.now() on both sides).',
+        'All processes share 2 cores: the clients and the publisher take CPU from the server during the burst.',
+      ],
+    },
+    runs,
+  };
+  const dir = join(root, 'bench/results');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `single-node-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}.json`);
+  await writeFile(file, JSON.stringify(out, null, 2) + '\n');
+  process.stdout.write(`\nsingle-node bench, ${out.mode}, node ${process.version}, ${out.environment.cpuModel} x${out.environment.cores}, ${out.durationS} s\n`);
+  process.stdout.write(table(runs) + '\n');
+  process.stdout.write(`results: ${file}\n`);
+}
+
+const hardStop = setTimeout(() => {
+  log('hard deadline passed: killing children and exiting');
+  killAll();
+  process.exit(2);
+}, RUN_DEADLINE_MS + 120_000);
+hardStop.unref();
+
+main().then(() => {
+  killAll();
+  process.exit(0);
+}, (err) => {
+  log(`fatal: ${String((err as Error)?.stack ?? err)}`);
+  killAll();
+  process.exit(1);
+});

@@ -1,0 +1,134 @@
+// A loopback cluster of n nodes in this process, for tests: one DHT bootstrap on 127.0.0.1, n nodes joined to it.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { signToken } from '../auth/tokens.js';
+import { startBootstrap, type Bootstrap } from '../cluster/bootstrap.js';
+import { createNode, type NodeDeps } from '../node.js';
+import type { HashpubNode } from '../node-api.js';
+import type { Options } from '../options.js';
+
+/** One node of a test cluster. */
+export interface ClusterTestNode {
+  node: HashpubNode;
+  /** Node id (hex public key). */
+  id: string;
+  url: string;
+  apiKey: string;
+  dataDir: string;
+  /** Signs a client token with the cluster's JWT secret. */
+  token(user: string, opts?: Parameters<typeof signToken>[2]): Promise<string>;
+  /** REST call with the API key; resolves to status and parsed JSON body. */
+  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Stops this node (leaves the cluster) and removes its data dir. */
+  stop(): Promise<void>;
+}
+
+/** A running test cluster. */
+export interface TestCluster {
+  nodes: ClusterTestNode[];
+  /** "127.0.0.1:PORT" of the cluster's bootstrap. */
+  bootstrap: string;
+  /** Polls until every running node lists exactly the running nodes in /v1/cluster. */
+  converged(timeoutMs?: number): Promise<void>;
+  /** Stops every node in parallel, then the bootstrap. */
+  stop(): Promise<void>;
+}
+
+/** Options of createTestCluster: node options plus per-node deps. */
+export interface TestClusterOptions extends Partial<Options> {
+  /** Deps for node i (hooks, store). */
+  deps?: (i: number) => NodeDeps;
+  /** Longest wait for the nodes to see each other. @default 15000 */
+  convergeTimeoutMs?: number;
+}
+
+/** Starts a loopback bootstrap and `n` nodes joined to it; resolves once every node lists all `n` members. */
+export async function createTestCluster(n: number, options: TestClusterOptions = {}): Promise<TestCluster> {
+  const { deps, convergeTimeoutMs = 15_000, ...nodeOptions } = options;
+  const boot: Bootstrap = await startBootstrap('127.0.0.1', 0);
+  const bootstrap = `${boot.host}:${boot.port}`;
+  if (!/^127\.\d+\.\d+\.\d+$/.test(boot.host)) throw new Error(`test bootstrap ${bootstrap} is not loopback`);
+  for (const b of nodeOptions.bootstrap ?? []) {
+    if (!/^127\.\d+\.\d+\.\d+:\d+$/.test(b)) throw new Error(`test bootstrap ${b} is not loopback`);
+  }
+  const stopped = new Set<ClusterTestNode>();
+  const nodes: ClusterTestNode[] = [];
+  try {
+    const started = await Promise.all(Array.from({ length: n }, async (_, i) => {
+      const dataDir = nodeOptions.data ?? await mkdtemp(join(tmpdir(), 'hashpub-cluster-'));
+      const node = createNode({
+        port: 0, logLevel: 'silent', apiKey: 'test-api-key', jwtSecret: 'test-jwt-secret-0123456789',
+        secret: 'test-cluster-secret', cluster: 'hashpub-test', ...nodeOptions, bootstrap: [bootstrap],
+        data: dataDir,
+      }, { ...deps?.(i), standalone: false });
+      await node.start();
+      return wrap(node, dataDir, stopped);
+    }));
+    nodes.push(...started);
+  } catch (err) {
+    await Promise.all(nodes.map((t) => t.stop().catch(() => {})));
+    await boot.close();
+    throw err;
+  }
+  const cluster: TestCluster = {
+    nodes,
+    bootstrap,
+    async converged(timeoutMs = convergeTimeoutMs) {
+      const live = nodes.filter((t) => !stopped.has(t));
+      const want = live.map((t) => t.id).sort().join(',');
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const views = await Promise.all(live.map(async (t) => {
+          const r = await t.api('GET', '/v1/cluster').catch(() => null);
+          return r?.status === 200 ? (r.body.members as Array<{ id: string }>).map((m) => m.id).sort().join(',') : '';
+        }));
+        if (views.every((v) => v === want)) return;
+        if (Date.now() > deadline) throw new Error(`test cluster did not converge in ${timeoutMs} ms: ${views.join(' | ')}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    async stop() {
+      await Promise.all(nodes.map((t) => t.stop().catch(() => {})));
+      await boot.close();
+    },
+  };
+  try {
+    await cluster.converged();
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
+
+function wrap(node: HashpubNode, dataDir: string, stopped: Set<ClusterTestNode>): ClusterTestNode {
+  let stopping: Promise<void> | null = null;
+  const t: ClusterTestNode = {
+    node,
+    id: node.id,
+    url: node.url,
+    apiKey: node.apiKey,
+    dataDir,
+    token: (user, opts) => signToken(node.jwtSecret, user, opts),
+    async api(method, path, body, headers = {}) {
+      const res = await fetch(node.url + path, {
+        method,
+        headers: { authorization: `Bearer ${node.apiKey}`, 'content-type': 'application/json', ...headers },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    stop() {
+      stopped.add(t);
+      return (stopping ??= (async () => {
+        await node.stop();
+        if (dataDir !== ':memory:') await rm(dataDir, { recursive: true, force: true });
+      })());
+    },
+  };
+  return t;
+}
