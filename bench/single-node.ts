@@ -4,12 +4,14 @@
  * 10k unless --quick) it measures, with the server in its own child process so its RSS and CPU are its
  * own, and the load clients in separate child processes:
  *   1. RSS per idle connection: server RSS after N clients connected and subscribed to one channel, minus
- *      its RSS before any client (both after a forced GC and a settle), divided by N;
+ *      its RSS before any client (both after a forced GC and a settle), divided by N (heapUsed too); then
+ *      server CPU and longest event-loop block while the N connections sit idle (25 s: one keepalive round);
  *   2. burst fan-out: M publishes of ~100 bytes as fast as a keep-alive HTTP publisher with bounded
  *      concurrency can send them -> deliveries/s (all deliveries / first publish to last delivery) and
  *      server CPU microseconds per delivery (the server's own process.cpuUsage delta over the phase);
  *   3. paced latency: publishes at a fixed rate (~10k deliveries/s in total) for a few seconds ->
  *      publish-to-delivery p50/p99 (publisher timestamp in the payload, read by the clients).
+ * Every phase also records the server's longest event-loop block (monitorEventLoopDelay in the child).
  * Both servers are driven the same way: REST publish (POST /v1/channels/bench/messages, Bearer key) and
  * WebSocket clients on /v1/ws. Loopback only. Writes bench/results/single-node-<date>[-quick].json and
  * prints a table.
@@ -78,11 +80,20 @@ function killAll(): void {
   children.clear();
 }
 process.on('exit', killAll);
+/** SIGTERM first (the hashpub server child then removes its temp data dir), SIGKILL what is left after 3 s. */
+async function terminateAll(): Promise<void> {
+  const alive = [...children];
+  const gone = Promise.all(alive.map((c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())))));
+  for (const c of alive) {
+    try { c.kill('SIGTERM'); } catch { /* already gone */ }
+  }
+  await Promise.race([gone, sleep(3000)]);
+  killAll();
+}
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
-    log(`${sig}: killing ${children.size} child processes`);
-    killAll();
-    process.exit(130);
+    log(`${sig}: stopping ${children.size} child processes`);
+    void terminateAll().finally(() => process.exit(130));
   });
 }
 
@@ -364,7 +375,10 @@ interface RunResult {
   connect?: Omit<ConnectResult, 'ev'> & { perProcess: number[] };
   memory?: {
     before: MemorySample;
+    /** 2 s after the last client subscribed (the per-connection figures use this one). */
     after: MemorySample;
+    /** After the idle window (V8 may have shrunk its heap meanwhile). */
+    afterIdle: MemorySample;
     afterLoad?: MemorySample;
     /** Server CPU while the N connections sat idle (IDLE_WINDOW_MS), percent of one core (timers, pings). */
     idleCpuPct: number;
@@ -423,20 +437,25 @@ async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
     log(`${kind} N=${n}: ${ok} connected in ${result.connect.ms} ms` + (result.connect.failed ? `, ${result.connect.failed} failed: ${result.connect.errors.join('; ')}` : ''));
     if (ok === 0) throw new Error('no client connected');
 
+    await sleep(2000);
+    const after = await server.stats(true);
+    const per = (k: keyof MemorySample) => Math.round((after.mem[k] - before.mem[k]) / ok);
+    log(`${kind} N=${n}: RSS ${mb(before.mem.rss)} -> ${mb(after.mem.rss)} MB = ${(per('rss') / 1024).toFixed(2)} KB/conn, ` +
+      `heap ${(per('heapUsed') / 1024).toFixed(2)} KB/conn`);
+
     const idle0 = await server.stats(false);
     const idleT0 = nowMs();
     await sleep(IDLE_WINDOW_MS);
     const idle1 = await server.stats(false);
     const idleMs = nowMs() - idleT0;
-    const after = await server.stats(true);
-    const per = (k: keyof MemorySample) => Math.round((after.mem[k] - before.mem[k]) / ok);
     result.memory = {
-      before: mem(before), after: mem(after),
+      before: mem(before), after: mem(after), afterIdle: mem(await server.stats(true)),
       idleCpuPct: cpuPct(idle0, idle1, idleMs), emptyIdleCpuPct,
       idleWindowMs: round(idleMs, 0), idleEventLoopMaxMs: idle1.eld.maxMs,
       rssPerConn: per('rss'), heapUsedPerConn: per('heapUsed'), externalPerConn: per('external'),
     };
-    log(`${kind} N=${n}: RSS ${mb(before.mem.rss)} -> ${mb(after.mem.rss)} MB = ${(result.memory.rssPerConn / 1024).toFixed(2)} KB/conn`);
+    log(`${kind} N=${n}: idle ${round(idleMs / 1000, 1)} s: server CPU ${result.memory.idleCpuPct}% of a core ` +
+      `(${emptyIdleCpuPct}% with no clients), longest event-loop block ${idle1.eld.maxMs} ms`);
 
     pub = new Publisher(server.url);
     const warm = Math.max(5, Math.ceil(50_000 / n));

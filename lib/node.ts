@@ -3,12 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import DHT from 'hyperdht';
 import { TokenVerifier } from './auth/tokens.js';
-import { startBootstrap } from './cluster/bootstrap.js';
-import { HyperswarmMembership } from './cluster/hyperswarm-membership.js';
-import type { Membership } from './cluster/membership.js';
-import { ClusterRouter } from './cluster/remote.js';
-import { ownerOf, replicasOf } from './cluster/router.js';
-import { Rpc } from './cluster/rpc.js';
+import { Cluster } from './cluster/cluster.js';
 import type { EdgeContext } from './context.js';
 import { HookRunner, openHooks } from './hooks/hook-runner.js';
 import type { Hooks } from './hooks/hooks.js';
@@ -64,9 +59,7 @@ class Node implements HashpubNode {
   private edge: HttpEdge | null = null;
   private hookRunner: HookRunner | null = null;
   private closers: Array<() => Promise<void> | void> = [];
-  private membership: Membership | null = null;
-  private rpc: Rpc | null = null;
-  private bootstrapCloser: (() => Promise<void>) | null = null;
+  private cluster: Cluster | null = null;
 
   constructor(private readonly options: Options, private readonly deps: NodeDeps) {
     this.log = deps.logger ?? createLogger(options.logLevel);
@@ -103,17 +96,19 @@ class Node implements HashpubNode {
       : await openHooks(o, secrets.apiKey, this.log);
 
     let router: Router;
-    let clusterRouter: ClusterRouter | null = null;
     if (clustered) {
-      router = clusterRouter = new ClusterRouter(this.id, { owner: () => this.owner!, push: () => this.push! });
+      this.cluster = new Cluster({ self: this.id, store: this.store, log: this.log, metrics: this.metrics,
+        owner: () => this.owner!, push: () => this.push! });
+      router = this.cluster.router;
     } else {
       const local = new LocalRouter(this.id, () => this.push!);
       local.owner = () => this.owner!;
       router = local;
     }
     const metrics = this.metrics;
+    const cluster = this.cluster;
     this.owner = new ChannelOwner({ store: this.store, router, hooks: this.hookRunner, log: this.log,
-      onPublish: () => metrics.messagesIn.inc() });
+      onPublish: () => metrics.messagesIn.inc(), acquire: cluster ? (c) => cluster.acquire(c) : undefined });
     this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, sessionTtlMs: o.sessionTtlSeconds * 1000,
       onDeliver: (n) => { if (n) metrics.messagesOut.inc(n); } });
     const push = this.push;
@@ -123,11 +118,8 @@ class Node implements HashpubNode {
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
       tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey,
-      cluster: () => ({ self: this.id, members: this.members().map((id) => ({ id, url: this.membership?.urlOf(id) ?? this.url })) }),
-      placement: (channel) => {
-        const members = this.members();
-        return { owner: ownerOf(channel, members), replicas: replicasOf(channel, members, 3).slice(1) };
-      },
+      cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })) }),
+      placement: (channel) => cluster?.placement(channel) ?? { owner: this.id, replicas: [] },
     };
     this.owner.start();
     this.push.start();
@@ -140,9 +132,10 @@ class Node implements HashpubNode {
       if (e.code === 'EADDRINUSE') throw new Error(`port ${o.port} on ${o.host} is in use: stop what uses it or pass another --port`, { cause: err });
       throw err;
     }
-    if (clusterRouter) {
+    if (cluster) {
       try {
-        await this.joinCluster(clusterRouter, keyPair!, secrets.secret);
+        await cluster.join({ bootstrap: o.bootstrap, cluster: o.cluster, secret: secrets.secret, url: this.url, keyPair: keyPair! });
+        this.bootstrap = cluster.bootstrap;
       } catch (err) {
         await this.stop();
         throw err;
@@ -152,76 +145,17 @@ class Node implements HashpubNode {
     this.log.info({ url: this.url, id: this.id }, 'hashpub node ready');
   }
 
-  /** The membership view (just this node when standalone). */
-  private members(): string[] {
-    return this.membership?.members() ?? [this.id];
-  }
-
-  /**
-   * Joins the cluster (starting an in-process loopback bootstrap when none was given) and follows its
-   * changes: a node that left loses its subscriptions here; subscriptions whose owner moved are
-   * registered again at the new owner; channel states this node no longer owns are dropped from memory.
-   */
-  private async joinCluster(router: ClusterRouter, keyPair: DHT.KeyPair, secret: string): Promise<void> {
-    const o = this.options;
-    let list = o.bootstrap;
-    if (list.length === 0) {
-      const b = await startBootstrap('127.0.0.1', 0);
-      this.bootstrapCloser = () => b.close();
-      list = [`${b.host}:${b.port}`];
-    }
-    this.bootstrap = list.join(',');
-    const membership = new HyperswarmMembership({ bootstrap: list.map(hostPort), cluster: o.cluster, secret,
-      url: this.url, keyPair });
-    const metrics = this.metrics;
-    const rpc = new Rpc(membership, {
-      onTraffic: (direction, bytes) => {
-        metrics.peerFrames.inc({ direction });
-        metrics.peerBytes.inc({ direction }, bytes);
-      },
-      onError: (err, from) => this.log.warn({ err, from }, 'cluster request failed'),
-    });
-    this.membership = membership;
-    this.rpc = rpc;
-    router.attach(membership, rpc);
-    let view = membership.members();
-    membership.on('leave', (id) => {
-      router.forget(id);
-      this.owner?.dropPushNode(id);
-    });
-    membership.on('change', () => {
-      const before = view;
-      const now = membership.members();
-      view = now;
-      const self = this.id;
-      this.owner?.dropChannels((c) => ownerOf(c, now) !== self);
-      this.push?.reregister((c) => ownerOf(c, before) !== ownerOf(c, now))
-        .catch((err) => this.log.error({ err }, 're-registering subscriptions failed'));
-      this.log.info({ members: now.length }, 'cluster view changed');
-    });
-    await membership.start();
-  }
-
   async stop(): Promise<void> {
     if (this.edge) this.edge.ready = false;
+    await this.cluster?.handOver().catch((err) => this.log.warn({ err }, 'handing channels over failed'));
     await this.push?.stop();
     await this.edge?.close();
     await this.owner?.stop();
-    this.rpc?.close();
-    await this.membership?.stop();
-    this.membership = null;
-    await this.bootstrapCloser?.();
-    this.bootstrapCloser = null;
+    await this.cluster?.stop();
     await this.hookRunner?.close();
     for (const close of this.closers.reverse()) await close();
     this.closers = [];
   }
-}
-
-/** Parses "HOST:PORT". */
-function hostPort(s: string): { host: string; port: number } {
-  const at = s.lastIndexOf(':');
-  return { host: s.slice(0, at), port: Number(s.slice(at + 1)) };
 }
 
 /** Creates a node from (partial) options; call start() on it. Throws OptionsError for bad options. */

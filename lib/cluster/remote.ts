@@ -8,6 +8,7 @@ import type {
 } from '../owner/owner-api.js';
 import { userChannel } from '../protocol/names.js';
 import type { ChannelConfig, Message } from '../protocol/types.js';
+import type { HandoffOwner } from './handoff.js';
 import type { Membership } from './membership.js';
 import { ownerOf } from './router.js';
 import type { Rpc, RpcHandler } from './rpc.js';
@@ -99,8 +100,10 @@ export class RemotePush implements PushTarget {
 
 /** This node's own roles, as the cluster router hands them out. */
 export interface LocalRoles {
-  owner(): Owner;
+  owner(): Owner & HandoffOwner & { releasedTo(channel: string): string | undefined };
   push(): PushTarget;
+  /** A peer announced a graceful leave (its channels are being handed over). */
+  announcedLeaving(from: string): void;
 }
 
 /**
@@ -127,9 +130,10 @@ export class ClusterRouter implements Router {
     return this.membership?.members() ?? [this.self];
   }
 
-  /** The node that owns `channel` in this node's view. */
+  /** The node that owns `channel` in this node's view (or the node it was just handed to). */
   ownerId(channel: string): string {
-    return ownerOf(channel, this.members());
+    const id = ownerOf(channel, this.members());
+    return id === this.self ? this.local.owner().releasedTo(channel) ?? id : id;
   }
 
   owner(channel: string): Owner {
@@ -160,6 +164,8 @@ class ClusterServer implements RpcHandler {
   constructor(private readonly router: ClusterRouter, private readonly rpc: Rpc, private readonly local: LocalRoles) {}
 
   async request(_from: string, op: string, args: any): Promise<unknown> {
+    if (op === 'owner.release') return this.local.owner().release(String(args.c), _from);
+    if (op === 'owner.adopt') return this.local.owner().adopt(String(args.c), args.r);
     if (op.startsWith('owner.')) return this.owner(op, op.slice(6), args);
     if (op === 'push.disconnectUser') return this.local.push().disconnectUser(String(args.u), String(args.r));
     throw new HashpubError('bad_request', `unknown cluster op ${op}`);
@@ -170,6 +176,7 @@ class ClusterServer implements RpcHandler {
     if (op === 'push.deliver') push.deliver(args.m as Message, { deliverHook: Boolean(args.d) });
     else if (op === 'push.presence') push.presence(String(args.c), args.x);
     else if (op === 'push.kicked') push.kicked(String(args.c), args.s as string[], String(args.r));
+    else if (op === 'cluster.leaving') this.local.announcedLeaving(_from);
   }
 
   private async owner(op: string, method: string, args: { a?: unknown[]; h?: number }): Promise<unknown> {

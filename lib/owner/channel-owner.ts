@@ -6,7 +6,8 @@ import { applyConfigPatch, claimList } from '../protocol/config.js';
 import { isSystemChannel, userChannel } from '../protocol/names.js';
 import type { ChannelConfig, Message } from '../protocol/types.js';
 import { GroupCommit } from '../store/group-commit.js';
-import type { Store } from '../store/store.js';
+import type { ChannelRecord, Store } from '../store/store.js';
+import type { HandoffOwner } from '../cluster/handoff.js';
 import { ChannelState } from './channel-state.js';
 import type {
   HistoryResult, Owner, PresenceResult, PublishRequest, PublishResult, Router, SubscribeRequest, SubscribeResult,
@@ -21,6 +22,8 @@ export interface ChannelOwnerDeps {
   now?: () => number;
   /** Called once per accepted message (metrics). */
   onPublish?: (m: Message) => void;
+  /** Loads a channel this node takes over (cluster handoff); default: the local store. */
+  acquire?: (channel: string) => Promise<ChannelRecord>;
 }
 
 /** Idle channel state is dropped from memory after this long (it stays in the store). */
@@ -31,8 +34,10 @@ const IDLE_EVICT_MS = 60_000;
  * enforces bans, private channels, capacity and publish rights, runs the subscribe/publish hooks,
  * assigns offsets, stores durably (group commit) and fans out one delivery per push node.
  */
-export class ChannelOwner implements Owner {
+export class ChannelOwner implements Owner, HandoffOwner {
   private readonly states = new Map<string, ChannelState>();
+  /** Channels handed to another node in the current view: channel -> that node. */
+  private readonly released = new Map<string, string>();
   private readonly loading = new Map<string, Promise<ChannelState>>();
   private readonly lastUsed = new Map<string, number>();
   private readonly commit: GroupCommit;
@@ -67,6 +72,7 @@ export class ChannelOwner implements Owner {
       void runActions(reply.actions, this.deps.router, this.deps.log);
       if (!reply.allow) throw new HashpubError('forbidden', reply.reason ?? 'subscription refused');
       this.checkBan(st, user); // a kick may have landed while the hook ran
+      checkHeld(st);
     }
     const max = st.config.maxSubscribers;
     const already = st.subscribers.get(req.pushNode)?.has(req.session) ?? false;
@@ -109,6 +115,7 @@ export class ChannelOwner implements Owner {
         throw new HashpubError('forbidden', reply.reason ?? 'message refused');
       }
       if ('data' in reply && reply.data !== undefined) data = reply.data;
+      checkHeld(st);
       const again = this.duplicate(st, req.id);
       if (again) return again;
     }
@@ -197,11 +204,45 @@ export class ChannelOwner implements Owner {
 
   /** Forgets (from memory only) the state of every loaded channel that `moved` selects: another node owns it now. */
   dropChannels(moved: (channel: string) => boolean): void {
-    for (const channel of [...this.states.keys()]) {
-      if (!moved(channel)) continue;
+    this.released.clear();
+    for (const [channel, st] of this.states) {
+      // A state with writes in flight stays until they are durable; the new owner's release request takes it.
+      if (!moved(channel) || st.assigned !== st.committed) continue;
+      st.released = true;
       this.states.delete(channel);
       this.lastUsed.delete(channel);
     }
+  }
+
+  async release(channel: string, to: string): Promise<ChannelRecord | null> {
+    this.released.set(channel, to);
+    await this.loading.get(channel)?.catch(() => undefined);
+    const st = this.states.get(channel);
+    if (!st) {
+      const rec = await this.deps.store.load(channel);
+      return rec.epoch === null && rec.config === null && Object.keys(rec.bans).length === 0 ? null : rec;
+    }
+    st.released = true;
+    this.states.delete(channel);
+    this.lastUsed.delete(channel);
+    await this.commit.drain(); // publishes that already have an offset become durable and are in the snapshot
+    return st.snapshot();
+  }
+
+  async adopt(channel: string, record: ChannelRecord): Promise<void> {
+    if (this.states.has(channel)) return; // taken over here already: ours is newer
+    const mine = await this.deps.store.load(channel);
+    if (mine.term > record.term) return;
+    await this.deps.store.replace(channel, record);
+  }
+
+  holds(channel: string): boolean {
+    return this.states.has(channel);
+  }
+
+  /** The node this one handed `channel` to in the current view, if it did. */
+  releasedTo(channel: string): string | undefined {
+    return this.released.get(channel);
   }
 
   /** Number of channel states held in memory (tests, metrics). */
@@ -237,9 +278,10 @@ export class ChannelOwner implements Owner {
   private async state(channel: string): Promise<ChannelState> {
     const st = this.states.get(channel);
     if (st) return st;
+    if (this.released.has(channel)) throw new HashpubError('unavailable', 'this channel just moved to another node; retry', { retryAfter: 1 });
     let p = this.loading.get(channel);
     if (!p) {
-      p = this.deps.store.load(channel).then((rec) => {
+      p = (this.deps.acquire ?? ((c: string) => this.deps.store.load(c)))(channel).then((rec) => {
         const loaded = new ChannelState(channel, rec, this.now());
         this.states.set(channel, loaded);
         this.loading.delete(channel);
@@ -247,6 +289,7 @@ export class ChannelOwner implements Owner {
         return loaded;
       }, (err) => {
         this.loading.delete(channel);
+        if (err instanceof HashpubError) throw err;
         throw new HashpubError('unavailable', 'storage read failed, retry', { cause: err, retryAfter: 1 });
       });
       this.loading.set(channel, p);
@@ -267,4 +310,9 @@ export class ChannelOwner implements Owner {
       }
     }
   }
+}
+
+/** Throws when the state was handed to another node while this operation waited (a hook, the disk). */
+function checkHeld(st: ChannelState): void {
+  if (st.released) throw new HashpubError('unavailable', 'this channel just moved to another node; retry', { retryAfter: 1 });
 }

@@ -23,8 +23,11 @@ export class ChannelState {
   history: Message[];
   /** Lowest offset that may still be stored on disk (for trimming). */
   storedFrom: number;
-  /** True until the epoch has been written once. */
-  positionUnsaved: boolean;
+  /** Ownership term (see Store): written with every position. */
+  readonly term: number;
+  readonly termStart: number;
+  /** Handed to another node: every operation on this object must stop. */
+  released = false;
   /** push node id -> session -> user. */
   readonly subscribers = new Map<string, Map<string, UserId>>();
   /** Number of subscriptions (sessions) over all push nodes. */
@@ -37,7 +40,8 @@ export class ChannelState {
   constructor(readonly name: string, rec: ChannelRecord, now: number) {
     this.config = { ...defaultChannelConfig(), ...(rec.config ?? {}) };
     this.bans = new Map(Object.entries(rec.bans).filter(([, until]) => until > now));
-    this.positionUnsaved = rec.epoch === null;
+    this.term = rec.term;
+    this.termStart = rec.termStart;
     this.epoch = rec.epoch ?? newEpoch();
     this.assigned = this.committed = rec.offset;
     this.history = rec.history.filter((m) => m.offset <= rec.offset);
@@ -71,8 +75,7 @@ export class ChannelState {
     const offset = ++this.assigned;
     const message: Message = { channel: this.name, epoch: this.epoch, offset, data, time: now };
     if (from !== null) message.from = from;
-    const ops: StoreOp[] = [{ type: 'position', channel: this.name, epoch: this.epoch, offset }];
-    this.positionUnsaved = false;
+    const ops: StoreOp[] = [{ type: 'position', channel: this.name, epoch: this.epoch, offset, term: this.term, termStart: this.termStart }];
     const keepFrom = offset - this.config.history.size + 1;
     for (; this.storedFrom < keepFrom; this.storedFrom++) ops.push({ type: 'drop', channel: this.name, offset: this.storedFrom });
     if (this.config.history.size > 0) ops.push({ type: 'append', message });
@@ -142,6 +145,14 @@ export class ChannelState {
       for (const [session, u] of sessions) if (u === user) out.push([node, session]);
     }
     return out;
+  }
+
+  /** Everything a new owner needs (committed state only). */
+  snapshot(): ChannelRecord {
+    return {
+      config: this.config, bans: Object.fromEntries(this.bans), epoch: this.epoch, offset: this.committed,
+      term: this.term, termStart: this.termStart, history: this.history.slice(),
+    };
   }
 
   /** No subscriber and nothing in flight: the state may be dropped from memory. */

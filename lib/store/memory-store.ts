@@ -25,12 +25,18 @@ export class MemoryStore implements Store {
       switch (op.type) {
         case 'append': r.history.push(structuredClone(op.message)); break;
         case 'drop': r.history = r.history.filter((m) => m.offset !== op.offset); break;
-        case 'position': r.epoch = op.epoch; r.offset = op.offset; break;
+        case 'position': Object.assign(r, { epoch: op.epoch, offset: op.offset, term: op.term, termStart: op.termStart }); break;
         case 'config': r.config = structuredClone(op.config); break;
         case 'ban': r.bans[op.user] = op.until; break;
         case 'unban': delete r.bans[op.user]; break;
       }
     }
+  }
+
+  async replace(channel: string, record: ChannelRecord): Promise<void> {
+    this.writes++;
+    if (this.failWrites) throw this.failWrites;
+    this.records.set(channel, structuredClone(record));
   }
 
   async *channels(): AsyncIterable<string> {

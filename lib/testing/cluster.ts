@@ -31,6 +31,8 @@ export interface TestCluster {
   bootstrap: string;
   /** Polls until every running node lists exactly the running nodes in /v1/cluster. */
   converged(timeoutMs?: number): Promise<void>;
+  /** Starts one more node joined to the same bootstrap and waits until every node sees it. */
+  addNode(deps?: NodeDeps): Promise<ClusterTestNode>;
   /** Stops every node in parallel, then the bootstrap. */
   stop(): Promise<void>;
 }
@@ -54,18 +56,18 @@ export async function createTestCluster(n: number, options: TestClusterOptions =
   }
   const stopped = new Set<ClusterTestNode>();
   const nodes: ClusterTestNode[] = [];
+  const startOne = async (nodeDeps: NodeDeps | undefined): Promise<ClusterTestNode> => {
+    const dataDir = nodeOptions.data ?? await mkdtemp(join(tmpdir(), 'hashpub-cluster-'));
+    const node = createNode({
+      port: 0, logLevel: 'silent', apiKey: 'test-api-key', jwtSecret: 'test-jwt-secret-0123456789',
+      secret: 'test-cluster-secret', cluster: 'hashpub-test', ...nodeOptions, bootstrap: [bootstrap],
+      data: dataDir,
+    }, { ...nodeDeps, standalone: false });
+    await node.start();
+    return wrap(node, dataDir, stopped);
+  };
   try {
-    const started = await Promise.all(Array.from({ length: n }, async (_, i) => {
-      const dataDir = nodeOptions.data ?? await mkdtemp(join(tmpdir(), 'hashpub-cluster-'));
-      const node = createNode({
-        port: 0, logLevel: 'silent', apiKey: 'test-api-key', jwtSecret: 'test-jwt-secret-0123456789',
-        secret: 'test-cluster-secret', cluster: 'hashpub-test', ...nodeOptions, bootstrap: [bootstrap],
-        data: dataDir,
-      }, { ...deps?.(i), standalone: false });
-      await node.start();
-      return wrap(node, dataDir, stopped);
-    }));
-    nodes.push(...started);
+    nodes.push(...await Promise.all(Array.from({ length: n }, (_, i) => startOne(deps?.(i)))));
   } catch (err) {
     await Promise.all(nodes.map((t) => t.stop().catch(() => {})));
     await boot.close();
@@ -87,6 +89,12 @@ export async function createTestCluster(n: number, options: TestClusterOptions =
         if (Date.now() > deadline) throw new Error(`test cluster did not converge in ${timeoutMs} ms: ${views.join(' | ')}`);
         await new Promise((r) => setTimeout(r, 25));
       }
+    },
+    async addNode(nodeDeps) {
+      const t = await startOne(nodeDeps ?? deps?.(nodes.length));
+      nodes.push(t);
+      await cluster.converged();
+      return t;
     },
     async stop() {
       await Promise.all(nodes.map((t) => t.stop().catch(() => {})));

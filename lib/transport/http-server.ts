@@ -84,6 +84,7 @@ export class HttpEdge {
         res.writeHead(200, { 'content-type': this.ctx.metrics.registry.contentType });
         return void res.end(text);
       }
+      if (!this.ready) throw new HashpubError('unavailable', 'the node is starting or stopping', { retryAfter: 1 });
       if (path === '/v1/ws') throw new HashpubError('bad_request', 'this endpoint needs a WebSocket upgrade');
       if (path === '/v1/sse' || path === '/v1/poll') {
         if (req.method !== 'GET') throw new HashpubError('bad_request', 'use GET');

@@ -1,0 +1,364 @@
+// A 3-node cluster started with the CLI as separate processes (one `hashpub bootstrap` + three `hashpub start`),
+// then one node is killed with SIGKILL: failure detection is timed, the dead node's channels move to a survivor
+// (publishing works again, subscribers are re-registered and told `recovered: false` with a new epoch), the
+// survivors' channels keep their epoch and offsets, and no subscriber ever sees a silent gap or a duplicate.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { signToken } from '../../lib/index.js';
+import { TestClient } from '../../lib/testing/index.js';
+
+const BIN = fileURLToPath(new URL('../../bin/hashpub.js', import.meta.url));
+const HAVE_CLUSTER = existsSync(fileURLToPath(new URL('../../lib/cluster/bootstrap.js', import.meta.url)));
+
+const API_KEY = 'kill-test-api-key';
+const JWT_SECRET = 'kill-test-jwt-secret-0123456789';
+const SECRET = 'kill-test-cluster-secret';
+const CLUSTER = `kill-${process.pid}`;
+/** Failure detection must be faster than this (DESIGN: about 3 s after a kill -9). */
+const DETECTION_LIMIT_MS = 5000;
+
+type Frame = Record<string, unknown> & { type: string };
+
+const dirs: string[] = [];
+const procs = new Set<ChildProcess>();
+const clients: TestClient[] = [];
+after(async () => {
+  for (const c of clients) c.close();
+  const alive = [...procs].filter((p) => p.exitCode === null && p.signalCode === null);
+  const gone = Promise.all(alive.map((p) => new Promise((r) => p.once('exit', r))));
+  for (const p of alive) p.kill('SIGKILL');
+  await Promise.race([gone, sleep(3000)]);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The environment without the caller's HASHPUB_* settings. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HASHPUB_')));
+}
+
+interface Proc { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<unknown> }
+
+function launch(args: string[]): Proc {
+  const cwd = mkdtempSync(join(tmpdir(), 'hashpub-kill-'));
+  dirs.push(cwd);
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (b: Buffer) => { out += b; });
+  child.stderr!.on('data', (b: Buffer) => { err = (err + b).slice(-20_000); });
+  const exited = new Promise((r) => child.once('close', r));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Waits until stdout matches `re`; fails if the process exits first or at the deadline. */
+async function waitFor(p: Proc, re: RegExp, ms = 30_000): Promise<RegExpExecArray> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const m = re.exec(p.stdout());
+    if (m) return m;
+    if (p.child.exitCode !== null || p.child.signalCode !== null || Date.now() > deadline) {
+      assert.fail(`no ${re} in time (exit ${p.child.exitCode}).\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`);
+    }
+    await sleep(25);
+  }
+}
+
+/** Polls `check` until it returns a value other than undefined; fails with `what` at the deadline. */
+async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+interface Node { index: number; proc: Proc; url: string; id: string }
+
+async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, body: parsed };
+}
+
+async function members(n: Node): Promise<string[]> {
+  const r = await api(n.url, 'GET', '/v1/cluster');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return (r.body.members as Array<{ id: string }>).map((m) => m.id).sort();
+}
+
+async function ownerOf(via: Node, channel: string): Promise<string> {
+  const r = await api(via.url, 'GET', `/v1/channels/${channel}/owner`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.owner as string;
+}
+
+interface Ack { channel: string; epoch: string; offset: number }
+
+/** A REST publish through `via`; retries while the answer is 503 `unavailable` (ownership moving), up to `ms`. */
+async function publish(via: Node, channel: string, data: unknown, ms = 0): Promise<Ack & { retries: number }> {
+  const deadline = Date.now() + ms;
+  for (let retries = 0; ; retries++) {
+    const r = await api(via.url, 'POST', `/v1/channels/${channel}/messages`, { data });
+    if (r.status === 200) return { ...(r.body as Ack), retries };
+    const unavailable = r.status === 503 && r.body?.error?.code === 'unavailable';
+    if (!unavailable || Date.now() > deadline) {
+      assert.fail(`publish on ${channel} via node ${via.index}: ${r.status} ${JSON.stringify(r.body)} after ${retries} retries`);
+    }
+    await sleep(100);
+  }
+}
+
+/**
+ * Checks one client's frame stream on `channel`: every message continues the previous one by exactly +1 in
+ * the same epoch, unless a `subscribed` frame with `recovered: false` came first (then the next message must be
+ * in that frame's epoch, at any offset). A `subscribed` frame with `recovered: true` must keep the epoch.
+ * Returns the messages' positions, in order.
+ */
+function checkStream(frames: Frame[], channel: string, who: string, since?: { epoch: string; offset: number }): Array<{ epoch: string; offset: number }> {
+  let epoch: string | null = since?.epoch ?? null;
+  let offset = since?.offset ?? 0;
+  let reset = false;
+  const seen: Array<{ epoch: string; offset: number }> = [];
+  for (const f of frames) {
+    if (f.channel !== channel) continue;
+    if (f.type === 'subscribed') {
+      if (f.recovered === false) {
+        reset = true;
+        epoch = f.epoch as string;
+      } else if (epoch !== null && f.resumed === true) {
+        assert.equal(f.epoch, epoch, `${who} ${channel}: resumed with recovered:true but a new epoch: ${JSON.stringify(f)}`);
+      } else if (epoch === null) {
+        epoch = f.epoch as string;
+        offset = f.offset as number;
+      }
+    } else if (f.type === 'message') {
+      const e = f.epoch as string;
+      const o = f.offset as number;
+      if (reset) {
+        assert.equal(e, epoch, `${who} ${channel}: after recovered:false in epoch ${epoch}, a message of epoch ${e}`);
+        reset = false;
+      } else {
+        assert.equal(e, epoch, `${who} ${channel}: silent epoch change ${epoch} -> ${e} at offset ${o}`);
+        assert.equal(o, offset + 1, `${who} ${channel}: offset ${o} after ${offset} in epoch ${e} (gap or duplicate)`);
+      }
+      epoch = e;
+      offset = o;
+      seen.push({ epoch: e, offset: o });
+    }
+  }
+  return seen;
+}
+
+test('SIGKILL of a node in a 3-node CLI cluster: detection < 5 s, channels move, no silent gap', { skip: HAVE_CLUSTER ? false : 'lib/cluster is not built', timeout: 90_000 }, async (t) => {
+  // --- a bootstrap and three nodes, each its own process and data dir
+  const boot = launch(['bootstrap', '--host', '127.0.0.1', '--port', '0']);
+  const [, bootstrap] = await waitFor(boot, /bootstrap listening on (127\.\d+\.\d+\.\d+:\d+)/, 15_000);
+  const nodes: Node[] = await Promise.all([0, 1, 2].map(async (index) => {
+    const data = mkdtempSync(join(tmpdir(), 'hashpub-kill-data-'));
+    dirs.push(data);
+    const proc = launch(['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', bootstrap!,
+      '--cluster', CLUSTER, '--secret', SECRET, '--api-key', API_KEY, '--jwt-secret', JWT_SECRET, '--log-level', 'warn']);
+    const [, url] = await waitFor(proc, /hashpub node ready at (http:\/\/\S+)/);
+    await until(`node ${index} healthz`, 15_000, async () => ((await fetch(url + '/healthz')).status === 200 ? true : undefined));
+    const self = await api(url!, 'GET', '/v1/cluster');
+    return { index, proc, url: url!, id: self.body.self as string };
+  }));
+  const allIds = nodes.map((n) => n.id).sort();
+  const tJoin = Date.now();
+  await until('every node lists 3 members', 20_000, async () => {
+    const views = await Promise.all(nodes.map(members));
+    return views.every((v) => JSON.stringify(v) === JSON.stringify(allIds)) ? true : undefined;
+  });
+  t.diagnostic(`cluster of 3 converged ${Date.now() - tJoin} ms after the last node was ready`);
+
+  // --- one channel owned by each node (the nodes agree on owners)
+  const channels: string[] = [];
+  for (const n of nodes) {
+    let found: string | undefined;
+    for (let i = 0; i < 300 && !found; i++) {
+      const c = `kill-${n.index}-${i}`;
+      if (await ownerOf(nodes[0]!, c) === n.id) found = c;
+    }
+    assert.ok(found, `no channel owned by node ${n.index}`);
+    for (const other of nodes) assert.equal(await ownerOf(other, found), n.id, `node ${other.index} disagrees on ${found}`);
+    channels.push(found);
+  }
+
+  // --- two subscribers per node, each on every channel
+  const subs: Array<{ node: number; client: TestClient; name: string }> = [];
+  for (const n of nodes) {
+    for (let k = 0; k < 2; k++) {
+      const user = `u${n.index}${k}`;
+      const { client } = await TestClient.connect(n.url, { token: await signToken(JWT_SECRET, user) });
+      clients.push(client);
+      for (const c of channels) {
+        const ok = await client.subscribe(c);
+        assert.equal(ok.type, 'subscribed', JSON.stringify(ok));
+        assert.equal(ok.offset, 0);
+      }
+      subs.push({ node: n.index, client, name: `${user}@node${n.index}` });
+    }
+  }
+
+  // --- phase 1: REST publishes through every node
+  const N1 = 12;
+  const epochs = new Map<string, string>();
+  await Promise.all(channels.map(async (c) => {
+    for (let i = 0; i < N1; i++) {
+      const ack = await publish(nodes[i % 3]!, c, { phase: 1, i });
+      assert.equal(ack.offset, i + 1, `${c}: publish ${i} got offset ${ack.offset}`);
+      if (i === 0) epochs.set(c, ack.epoch);
+      else assert.equal(ack.epoch, epochs.get(c));
+    }
+  }));
+  for (const s of subs) {
+    for (const c of channels) {
+      const got = await s.client.waitMessages(c, N1, 10_000);
+      assert.deepEqual(got.map((m) => m.offset), Array.from({ length: N1 }, (_, i) => i + 1), `${s.name} ${c}`);
+      assert.ok(got.every((m) => m.epoch === epochs.get(c)), `${s.name} ${c}: epoch`);
+      checkStream(s.client.frames, c, s.name);
+    }
+  }
+
+  // --- SIGKILL node 2 (owner of channels[2], holder of two subscribers)
+  const victim = nodes[2]!;
+  const survivors = [nodes[0]!, nodes[1]!];
+  const deadChannel = channels[2]!;
+  const liveChannels = channels.slice(0, 2);
+  const orphans = subs.filter((s) => s.node === victim.index);
+  const lastSeen = new Map(orphans.map((s) => [s, new Map(channels.map((c) => {
+    const m = s.client.messages(c).at(-1)!;
+    return [c, { epoch: m.epoch as string, offset: m.offset as number }];
+  }))]));
+  const survivorIds = survivors.map((n) => n.id).sort();
+  const tKill = Date.now();
+  victim.proc.child.kill('SIGKILL');
+  const detectionMs = await until('both survivors list 2 members', 15_000, async () => {
+    const views = await Promise.all(survivors.map(members));
+    return views.every((v) => JSON.stringify(v) === JSON.stringify(survivorIds)) ? Date.now() - tKill : undefined;
+  }, 20);
+  t.diagnostic(`failure detection: ${detectionMs} ms from SIGKILL until both survivors list 2 members`);
+  assert.ok(detectionMs < DETECTION_LIMIT_MS, `failure detection took ${detectionMs} ms (limit ${DETECTION_LIMIT_MS})`);
+  await victim.proc.exited;
+
+  // Placement: only the dead node's channel moved; survivors agree on its new owner.
+  for (const [i, c] of liveChannels.entries()) {
+    for (const n of survivors) assert.equal(await ownerOf(n, c), nodes[i]!.id, `${c} moved although its owner lives`);
+  }
+  const newOwner = await ownerOf(survivors[0]!, deadChannel);
+  assert.ok(survivorIds.includes(newOwner));
+  assert.equal(await ownerOf(survivors[1]!, deadChannel), newOwner);
+
+  // --- publishing on the dead node's channel works again through a survivor (503 unavailable meanwhile)
+  const tRepublish = Date.now();
+  const first = await publish(survivors[1]!, deadChannel, { phase: 2, i: 0 }, 15_000);
+  t.diagnostic(`publish on the dead owner's channel accepted ${Date.now() - tRepublish} ms after detection ` +
+    `(${first.retries} retries on 503), epoch ${epochs.get(deadChannel)} -> ${first.epoch}, offset ${first.offset}`);
+  const deadAcks: Ack[] = [first];
+
+  // Survivors' subscribers of that channel are re-registered with the new owner: a `subscribed` frame
+  // with resumed:true; a new epoch (history lost) must say recovered:false.
+  const survivorSubs = subs.filter((s) => s.node !== victim.index);
+  const resumedFrames = new Map<typeof subs[number], Frame>();
+  for (const s of survivorSubs) {
+    const f = await s.client.next((x) => x.type === 'subscribed' && x.channel === deadChannel && x.resumed === true, 10_000);
+    if (f.epoch !== epochs.get(deadChannel)) assert.equal(f.recovered, false, `${s.name}: new epoch without recovered:false: ${JSON.stringify(f)}`);
+    resumedFrames.set(s, f);
+  }
+  t.diagnostic(`re-registered subscribers: ${JSON.stringify([...resumedFrames.values()][0])}`);
+
+  // --- phase 2: more publishes through the survivors on every channel
+  const N2 = 10;
+  const acks = new Map<string, Ack[]>(channels.map((c) => [c, c === deadChannel ? deadAcks : []]));
+  await Promise.all(channels.map(async (c) => {
+    for (let i = 1; i <= N2; i++) {
+      const ack = await publish(survivors[i % 2]!, c, { phase: 2, i }, 10_000);
+      acks.get(c)!.push(ack);
+    }
+  }));
+  // Survivors' channels: same epoch, offsets continue from N1.
+  for (const c of liveChannels) {
+    assert.deepEqual(acks.get(c)!.map((a) => a.offset), Array.from({ length: N2 }, (_, i) => N1 + i + 1), `${c} offsets`);
+    assert.ok(acks.get(c)!.every((a) => a.epoch === epochs.get(c)), `${c} kept its epoch`);
+  }
+  // The moved channel: one epoch from then on, offsets +1 per publish.
+  const moved = acks.get(deadChannel)!;
+  assert.ok(moved.every((a) => a.epoch === first.epoch), 'the moved channel keeps its new epoch');
+  assert.deepEqual(moved.map((a) => a.offset), moved.map((_, i) => first.offset + i));
+  const lastMoved = moved.at(-1)!;
+
+  for (const s of survivorSubs) {
+    for (const c of liveChannels) {
+      const got = await s.client.waitMessages(c, N1 + N2, 10_000);
+      assert.deepEqual(got.map((m) => m.offset), Array.from({ length: N1 + N2 }, (_, i) => i + 1), `${s.name} ${c}`);
+      assert.ok(got.every((m) => m.epoch === epochs.get(c)), `${s.name} ${c}: epoch changed`);
+      checkStream(s.client.frames, c, s.name);
+    }
+    // Every message of the new epoch published after the re-registration arrives, in order.
+    const resumed = resumedFrames.get(s)!;
+    await until(`${s.name} gets ${deadChannel} up to offset ${lastMoved.offset}`, 10_000, async () =>
+      s.client.messages(deadChannel).some((m) => m.epoch === lastMoved.epoch && m.offset === lastMoved.offset) ? true : undefined);
+    const seen = checkStream(s.client.frames, deadChannel, s.name);
+    const newEpoch = seen.filter((p) => p.epoch === lastMoved.epoch).map((p) => p.offset);
+    assert.equal(resumed.epoch, lastMoved.epoch, `${s.name}: resumed in epoch ${resumed.epoch}, publishes in ${lastMoved.epoch}`);
+    assert.ok(newEpoch[0]! <= (resumed.offset as number) + 1, `${s.name} ${deadChannel}: resumed at ${resumed.offset}, first new message ${newEpoch[0]}`);
+    assert.equal(newEpoch.at(-1), lastMoved.offset, `${s.name} ${deadChannel}: new-epoch offsets ${newEpoch.join(',')}`);
+  }
+
+  // --- the dead node's clients reconnect to a survivor and resume from their last position
+  const latestOf = new Map(channels.map((c) => [c, acks.get(c)!.at(-1)!.offset]));
+  for (const s of orphans) await s.client.waitClosed(10_000);
+  for (const [k, s] of orphans.entries()) {
+    const to = survivors[k % 2]!;
+    const { client } = await TestClient.connect(to.url, { token: await signToken(JWT_SECRET, `${s.name}-again`) });
+    clients.push(client);
+    const since = lastSeen.get(s)!;
+    for (const c of liveChannels) {
+      const ok = await client.subscribe(c, since.get(c));
+      assert.equal(ok.type, 'subscribed', JSON.stringify(ok));
+      assert.equal(ok.recovered, true, `${s.name} ${c}: ${JSON.stringify(ok)}`);
+      assert.equal(ok.epoch, epochs.get(c));
+      // Exactly the missed messages: offsets N1+1 .. the latest acknowledged one.
+      const latest = latestOf.get(c)!;
+      const got = await client.waitMessages(c, latest - N1, 10_000);
+      assert.deepEqual(got.map((m) => m.offset), Array.from({ length: latest - N1 }, (_, i) => N1 + i + 1), `${s.name} ${c} missed messages`);
+    }
+    const ok = await client.subscribe(deadChannel, since.get(deadChannel));
+    assert.equal(ok.type, 'subscribed', JSON.stringify(ok));
+    assert.equal(ok.recovered, false, `${s.name} ${deadChannel}: the dead owner's history is lost: ${JSON.stringify(ok)}`);
+    assert.notEqual(ok.epoch, epochs.get(deadChannel));
+    // Live messages keep coming on every channel, with no duplicate of what was replayed.
+    const more = await Promise.all(channels.map((c) => publish(survivors[0]!, c, { phase: 3 }, 10_000)));
+    for (const [i, c] of channels.entries()) latestOf.set(c, more[i]!.offset);
+    for (const [i, c] of channels.entries()) {
+      await until(`${s.name} again gets ${c} offset ${more[i]!.offset}`, 10_000, async () =>
+        client.messages(c).some((m) => m.offset === more[i]!.offset && m.epoch === more[i]!.epoch) ? true : undefined);
+      checkStream(client.frames, c, `${s.name} (reconnected)`, since.get(c));
+    }
+  }
+
+  // Survivors' subscribers still saw no gap or duplicate anywhere.
+  for (const s of survivorSubs) for (const c of channels) checkStream(s.client.frames, c, s.name);
+});
