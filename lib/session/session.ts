@@ -1,5 +1,6 @@
 import type { Prepared } from '../protocol/prepared.js';
 import type { Claims, Message, UserId } from '../protocol/types.js';
+import { SmallMap } from './small-map.js';
 
 /** The client edge of a session: a WebSocket, an SSE response or a long-poll mailbox. */
 export interface Connection {
@@ -27,7 +28,7 @@ export class Session {
   conn: Connection | null = null;
   /** ms since the epoch when the connection went away (0 while attached). */
   detachedAt = 0;
-  readonly subs = new Map<string, Sub>();
+  readonly subs = new SmallMap<string, Sub>();
   ended = false;
 
   constructor(

@@ -11,13 +11,16 @@ export interface Admitted {
   info: Record<string, unknown>;
 }
 
+/** Shared by every connection without claims or info (frozen: never written). */
+const NONE: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
 /** Verifies the token (or allows anonymous), then asks the connect hook. Throws unauthorized/forbidden. */
 export async function admit(ctx: EdgeContext, token: string | undefined, ip: string, origin: string | null): Promise<Admitted> {
   let user: UserId = null;
-  let claims: Claims = {};
+  let claims: Claims = NONE;
   if (token) ({ user, claims } = await ctx.tokens.verify(token));
   else if (!ctx.options.allowAnonymous) throw new HashpubError('unauthorized', 'a client token is required (this node does not allow anonymous connections)');
-  let info: Record<string, unknown> = {};
+  let info: Record<string, unknown> = NONE;
   if (ctx.hooks?.has('connect')) {
     const reply = await ctx.hooks.connect({ user, claims, ip, origin });
     if (!reply.allow) throw new HashpubError('forbidden', reply.reason ?? 'connection refused');
@@ -25,7 +28,7 @@ export async function admit(ctx: EdgeContext, token: string | undefined, ip: str
       if (!isUserId(reply.user)) throw new HashpubError('forbidden', 'connect hook returned an invalid user id');
       user = reply.user;
     }
-    info = reply.info ?? {};
+    info = reply.info ?? NONE;
   }
   return { user, claims, info };
 }

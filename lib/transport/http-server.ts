@@ -101,7 +101,7 @@ export class HttpEdge {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const reject = (status: string, code: string) => {
       this.ctx.metrics.errors.inc({ code });
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\n\r\n` +
@@ -116,6 +116,12 @@ export class HttpEdge {
     if (path !== '/v1/ws') return reject('404 Not Found', 'not_found');
     if (!originAllowed(this.ctx, req)) return reject('403 Forbidden', 'forbidden');
     if (!this.ready) return reject('503 Service Unavailable', 'unavailable');
+    socket.off('error', destroyOnError); // ws installs its own handler for the rest of the socket's life
     this.ws.upgrade(req, socket, head);
   }
+}
+
+/** Error handler of a socket being upgraded (shared, not a closure per connection). */
+function destroyOnError(this: Socket): void {
+  this.destroy();
 }

@@ -9,7 +9,7 @@ import { Prepared } from '../protocol/prepared.js';
 import type { Announce } from '../session/push-service.js';
 import type { Connection, Session } from '../session/session.js';
 import { coalescedWrite } from './coalesce.js';
-import { admit, remoteIp } from './connect.js';
+import { admit } from './connect.js';
 
 /** A connection that has not sent `connect` after this long is closed. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -19,7 +19,9 @@ const PING_INTERVAL_MS = 25_000;
 /**
  * WebSocket transport on /v1/ws: the `ws` package in noServer mode for the handshake, control frames and
  * parsing; outgoing data frames are pre-framed once (Prepared.ws()) and written to the raw socket.
- * One shared timer pings every socket and closes connections that never sent `connect`.
+ * One shared timer (every second) closes connections that never sent `connect` and pings each socket every
+ * PING_INTERVAL_MS at its own random phase, so 10k sockets that connected together are not pinged in one
+ * event-loop turn.
  */
 export class WebSocketTransport {
   private readonly wss: WebSocketServer;
@@ -28,14 +30,13 @@ export class WebSocketTransport {
 
   constructor(private readonly ctx: EdgeContext) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
-    this.timer = setInterval(() => this.tick(), Math.min(PING_INTERVAL_MS, CONNECT_TIMEOUT_MS) / 2).unref();
+    this.timer = setInterval(() => this.tick(), TICK_MS).unref();
   }
 
   /** Completes the upgrade of a request already checked for path and origin. */
   upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const client = new WsClient(this.ctx, ws, socket, req, this.clients);
-      this.clients.add(client);
+      this.clients.add(new WsClient(this.ctx, ws as Tagged, socket, req, this.clients));
     });
   }
 
@@ -51,23 +52,44 @@ export class WebSocketTransport {
   }
 }
 
-/** One WebSocket connection: parses client frames and is the session's Connection while attached. */
+const TICK_MS = 1000;
+/** A settled `connecting`, shared so finished connects hold no promise of their own. */
+const CONNECTED: Promise<void> = Promise.resolve();
+
+/*
+ * Listeners shared by every socket (ws calls them with `this` = the socket): four closures per connection
+ * would cost ~300 bytes each time. The socket carries its client under a symbol.
+ */
+const CLIENT = Symbol('hashpub.wsClient');
+type Tagged = WebSocket & { [CLIENT]: WsClient };
+function onMessage(this: Tagged, data: Buffer, isBinary: boolean): void { this[CLIENT].onMessage(data, isBinary); }
+function onPong(this: Tagged): void { this[CLIENT].alive = true; }
+function onError(): void {} // protocol errors (e.g. 1009 too large) are followed by 'close'
+function onClose(this: Tagged): void { this[CLIENT].onClose(); }
+
+/**
+ * One WebSocket connection: parses client frames and is the session's Connection while attached.
+ * Kept small: it exists once per connection (the upgrade request is not retained).
+ */
 class WsClient implements Connection {
   readonly kind = 'ws' as const;
   private session: Session | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
-  private readonly openedAt = Date.now();
-  private lastPingAt = 0;
-  private alive = true;
+  /** When tick() next has something to do: the connect deadline, then this socket's next ping. */
+  private due = Date.now() + CONNECT_TIMEOUT_MS;
+  alive = true;
+  private readonly origin: string | null;
 
-  constructor(private readonly ctx: EdgeContext, private readonly ws: WebSocket, private readonly socket: Socket,
-    private readonly req: IncomingMessage, private readonly registry: Set<WsClient>) {
+  constructor(private readonly ctx: EdgeContext, private readonly ws: Tagged, private readonly socket: Socket,
+    req: IncomingMessage, private readonly registry: Set<WsClient>) {
     ctx.metrics.connections.inc({ transport: 'ws' });
-    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    ws.on('pong', () => { this.alive = true; });
-    ws.on('error', () => {}); // protocol errors (e.g. 1009 too large) are followed by 'close'
-    ws.on('close', () => this.onClose());
+    this.origin = req.headers.origin ?? null;
+    ws[CLIENT] = this;
+    ws.on('message', onMessage as never);
+    ws.on('pong', onPong as never);
+    ws.on('error', onError);
+    ws.on('close', onClose as never);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const token = url.searchParams.get('token') ?? undefined;
     const session = url.searchParams.get('session') ?? undefined;
@@ -91,14 +113,12 @@ class WsClient implements Connection {
   }
 
   tick(now: number): void {
-    if (!this.connecting && now - this.openedAt > CONNECT_TIMEOUT_MS) {
-      this.close(CLOSE_CODES.protocol, 'no connect frame');
-    } else if (now - this.lastPingAt >= PING_INTERVAL_MS) {
-      if (!this.alive) return void this.ws.terminate();
-      this.alive = false;
-      this.lastPingAt = now;
-      this.ws.ping();
-    }
+    if (now < this.due) return;
+    if (!this.connecting) return this.close(CLOSE_CODES.protocol, 'no connect frame');
+    if (!this.alive) return void this.ws.terminate();
+    this.alive = false;
+    this.due = now + PING_INTERVAL_MS;
+    this.ws.ping();
   }
 
   private reply(frame: Record<string, unknown> & { type: string }): void {
@@ -112,7 +132,7 @@ class WsClient implements Connection {
     this.reply({ type: 'error', ...(id !== undefined ? { id } : {}), ...extra, code: e.code, message: e.message });
   }
 
-  private onMessage(data: Buffer, isBinary: boolean): void {
+  onMessage(data: Buffer, isBinary: boolean): void {
     if (isBinary) return this.fail(undefined, new HashpubError('bad_request', 'binary frames are not supported: send JSON text frames'));
     let raw: unknown;
     let frame: ClientFrame;
@@ -159,7 +179,7 @@ class WsClient implements Connection {
       if (s && frame.token && (await tokens.verify(frame.token)).user !== s.user) s = undefined;
       const resumed = s !== undefined;
       if (!s) {
-        const a = await admit(this.ctx, frame.token, remoteIp(this.req), this.req.headers.origin ?? null);
+        const a = await admit(this.ctx, frame.token, this.socket.remoteAddress ?? '', this.origin);
         s = await push.open(a.user, a.claims, a.info);
       }
       if (this.closed) {
@@ -167,6 +187,8 @@ class WsClient implements Connection {
         return;
       }
       this.session = s;
+      this.connecting = CONNECTED;
+      this.due = Date.now() + Math.random() * PING_INTERVAL_MS; // spread pings over the interval
       push.attach(s, this);
       this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed });
       if (resumed) {
@@ -182,7 +204,7 @@ class WsClient implements Connection {
     }
   }
 
-  private onClose(): void {
+  onClose(): void {
     this.closed = true;
     this.registry.delete(this);
     this.ctx.metrics.connections.dec({ transport: 'ws' });
