@@ -67,3 +67,32 @@ test('publish hook once per message at the owner; deliver hook once per message 
   assert.ok(deliverCalls[1]!.every((ev) => ev.recipients.length === 2));
   assert.ok(deliverCalls[2]!.every((ev) => ev.recipients.length === 3));
 });
+
+test('leave events fire exactly once per subscription when a push node leaves the cluster', async () => {
+  const events: Array<{ node: number; user: string | null; channel: string; reason: string }> = [];
+  const c = await createTestCluster(2, { deps: (i) => ({ hooks: { unsubscribe: (ev) => { events.push({ node: i, ...ev }); } } }) });
+  try {
+    const [n0, n1] = c.nodes;
+    let ch = '';
+    for (let i = 0; i < 200 && !ch; i++) {
+      if ((await n0!.api('GET', `/v1/channels/leave-${i}/owner`)).body.owner === n0!.id) ch = `leave-${i}`;
+    }
+    const users = ['u1', 'u2', 'u3'];
+    for (const u of users) {
+      const { client } = await TestClient.connect(n1!.url, { token: await n1!.token(u) });
+      clients.push(client);
+      assert.equal((await client.subscribe(ch)).type, 'subscribed');
+    }
+    assert.equal((await n0!.api('GET', `/v1/channels/${ch}/presence`)).body.count, 3);
+    await n1!.stop();
+    const deadline = Date.now() + 10_000;
+    while (events.filter((e) => e.channel === ch).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, 300)); // any duplicate would arrive in this grace
+    const mine = events.filter((e) => e.channel === ch);
+    assert.deepEqual(mine.map((e) => e.user).sort(), users, 'one event per subscription, none twice');
+    assert.ok(mine.every((e) => e.node === 0), 'fired at the owner');
+    assert.equal((await n0!.api('GET', `/v1/channels/${ch}/presence`)).body.count, 0);
+  } finally {
+    await c.stop();
+  }
+});
