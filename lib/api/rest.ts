@@ -42,7 +42,9 @@ export class RestApi {
         case 'GET channels/history': {
           const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
           const limit = intParam(url, 'limit', 1, 10_000) ?? 100;
-          return sendJson(res, 200, await owner.history(channel, since, limit));
+          const h = await owner.history(channel, since, limit);
+          // Same shape as a `message` frame: the internal `time` stays inside.
+          return sendJson(res, 200, { ...h, messages: h.messages.map(({ time: _time, ...m }) => ({ type: 'message', ...m })) });
         }
         case 'GET channels/presence': return sendJson(res, 200, await owner.presence(channel));
         case 'GET channels/config': return sendJson(res, 200, await owner.getConfig(channel));
