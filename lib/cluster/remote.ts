@@ -3,7 +3,7 @@
 // (deliver, presence, kicked one-way; disconnectUser a request).
 import { HashpubError } from '../errors.js';
 import type {
-  HistoryResult, Owner, PresenceResult, PublishRequest, PublishResult, PushTarget, Router, SubscribeRequest,
+  DeliverOptions, HistoryResult, Owner, PresenceResult, PublishRequest, PublishResult, PushTarget, Router, SubscribeRequest,
   SubscribeResult,
 } from '../owner/owner-api.js';
 import { userChannel } from '../protocol/names.js';
@@ -81,8 +81,8 @@ export class RemoteOwner implements Owner {
 export class RemotePush implements PushTarget {
   constructor(private readonly rpc: Rpc, readonly node: string) {}
 
-  deliver(message: Message, opts: { deliverHook: boolean }): void {
-    this.rpc.notify(this.node, 'push.deliver', { m: message, d: opts.deliverHook });
+  deliver(message: Message, opts: DeliverOptions): void {
+    this.rpc.notify(this.node, 'push.deliver', { m: message, d: opts.deliverHook, t: opts.term });
   }
 
   presence(channel: string, change: { join: string } | { leave: string }): void {
@@ -173,7 +173,7 @@ class ClusterServer implements RpcHandler {
 
   message(_from: string, op: string, args: any): void {
     const push = this.local.push();
-    if (op === 'push.deliver') push.deliver(args.m as Message, { deliverHook: Boolean(args.d) });
+    if (op === 'push.deliver') push.deliver(args.m as Message, { deliverHook: Boolean(args.d), term: Number(args.t) || 0 });
     else if (op === 'push.presence') push.presence(String(args.c), args.x);
     else if (op === 'push.kicked') push.kicked(String(args.c), args.s as string[], String(args.r));
     else if (op === 'cluster.leaving') this.local.announcedLeaving(_from);

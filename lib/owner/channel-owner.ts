@@ -84,7 +84,7 @@ export class ChannelOwner implements Owner, HandoffOwner {
     const { recovered, messages } = st.resume(req.since, now);
     if (joined && st.config.presence) this.announcePresence(st, { join: user! });
     this.touch(channel);
-    return { epoch: st.epoch, offset: st.committed, recovered, messages, deliverHook: st.config.deliverHook };
+    return { epoch: st.epoch, offset: st.committed, recovered, messages, deliverHook: st.config.deliverHook, term: st.term };
   }
 
   async unsubscribe(channel: string, pushNode: string, session: string, reason: string): Promise<void> {
@@ -130,8 +130,8 @@ export class ChannelOwner implements Owner, HandoffOwner {
     }
     st.commit(message, this.now());
     this.deps.onPublish?.(message);
-    const deliverHook = st.config.deliverHook;
-    for (const node of st.subscribers.keys()) this.deps.router.push(node)?.deliver(message, { deliverHook });
+    const opts = { deliverHook: st.config.deliverHook, term: st.term };
+    for (const node of st.subscribers.keys()) this.deps.router.push(node)?.deliver(message, opts);
     this.touch(channel);
     return { channel, epoch: message.epoch, offset: message.offset, subscribers: st.count };
   }

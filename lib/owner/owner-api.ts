@@ -29,6 +29,8 @@ export interface SubscribeResult {
   messages: Message[];
   /** The channel runs the per-recipient deliver hook (replayed messages go through it too). */
   deliverHook?: boolean;
+  /** Ownership term of the answering owner. */
+  term?: number;
 }
 
 export interface PublishRequest {
@@ -86,10 +88,18 @@ export interface Owner {
   pushNodesOf(channel: string): Promise<string[]>;
 }
 
+/** How a message is delivered on push nodes. */
+export interface DeliverOptions {
+  /** Run the per-recipient deliver hook. */
+  deliverHook: boolean;
+  /** Ownership term of the sending owner: push nodes drop deliveries from an older term (a stale owner). */
+  term: number;
+}
+
 /** What an owner tells a push node. */
 export interface PushTarget {
   /** A message for every local subscriber of `channel`. */
-  deliver(message: Message, opts: { deliverHook: boolean }): void;
+  deliver(message: Message, opts: DeliverOptions): void;
   /** A presence change for every local subscriber of `channel`. */
   presence(channel: string, change: { join: string } | { leave: string }): void;
   /** The owner removed these sessions' subscriptions: tell the clients and forget them locally. */

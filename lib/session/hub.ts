@@ -31,6 +31,11 @@ export class Hub {
     if (set.size === 0) this.channels.delete(channel);
   }
 
+  /** Whether any local session is subscribed to `channel`. */
+  has(channel: string): boolean {
+    return this.channels.has(channel);
+  }
+
   sessions(channel: string): Iterable<Session> {
     return this.channels.get(channel) ?? [];
   }

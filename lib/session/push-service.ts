@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CLOSE_CODES, HashpubError } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
-import type { PublishResult, PushTarget, Router, SubscribeResult } from '../owner/owner-api.js';
+import type { DeliverOptions, PublishResult, PushTarget, Router, SubscribeResult } from '../owner/owner-api.js';
 import { userChannel } from '../protocol/names.js';
 import { messageFrame, Prepared } from '../protocol/prepared.js';
 import type { Claims, Message, StreamPosition, UserId } from '../protocol/types.js';
@@ -36,6 +36,8 @@ export class PushService implements PushTarget {
   private readonly byUser = new Map<string, Set<Session>>();
   private readonly detached = new Set<Session>();
   private readonly chains = new Map<string, Promise<void>>();
+  /** Highest ownership term seen per channel with local subscribers (fencing of stale owners). */
+  private readonly terms = new Map<string, number>();
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
 
@@ -120,7 +122,10 @@ export class PushService implements PushTarget {
     }
     const channels = [...s.subs.keys()];
     s.subs.clear();
-    for (const c of channels) this.hub.remove(c, s);
+    for (const c of channels) {
+      this.hub.remove(c, s);
+      if (!this.hub.has(c)) this.terms.delete(c);
+    }
     const conn = s.conn;
     if (conn) {
       s.conn = null;
@@ -175,6 +180,7 @@ export class PushService implements PushTarget {
     }
     const pending = held.length > 0 ? held : sub.pending!;
     sub.pending = null;
+    if (res.term !== undefined && res.term > (this.terms.get(channel) ?? 0)) this.terms.set(channel, res.term);
     sub.epoch = res.epoch;
     if (!s.conn) {
       // Nobody to send to: keep the resume point where the client is.
@@ -260,12 +266,19 @@ export class PushService implements PushTarget {
 
   // ---- PushTarget: what owners call ----
 
-  deliver(message: Message, opts: { deliverHook: boolean }): void {
+  deliver(message: Message, opts: DeliverOptions): void {
     const channel = message.channel;
+    const known = this.terms.get(channel) ?? 0;
+    if (opts.term < known) {
+      this.deps.log.warn({ channel, term: opts.term, known }, 'dropped a delivery from a stale owner');
+      return;
+    }
+    if (opts.term > known && this.hub.has(channel)) this.terms.set(channel, opts.term);
     const hooks = this.deps.hooks;
     const chained = this.chains.get(channel);
     if (!chained && !(opts.deliverHook && hooks?.has('deliver'))) {
-      this.deps.onDeliver?.(this.hub.deliver(message));
+      const frames = this.hub.deliver(message); // not inside `?.()`: its arguments are skipped when absent
+      this.deps.onDeliver?.(frames);
       return;
     }
     // Per-recipient hook: one call per message for all local recipients; a per-channel chain keeps order.
@@ -283,7 +296,8 @@ export class PushService implements PushTarget {
           });
         }
       }
-      this.deps.onDeliver?.(this.hub.deliver(message, variants));
+      const frames = this.hub.deliver(message, variants);
+      this.deps.onDeliver?.(frames);
     }).catch((err) => this.deps.log.error({ err, channel }, 'deliver failed'));
     this.chains.set(channel, next);
     void next.then(() => { if (this.chains.get(channel) === next) this.chains.delete(channel); });
@@ -334,6 +348,7 @@ export class PushService implements PushTarget {
   private forget(s: Session, channel: string): void {
     s.subs.delete(channel);
     this.hub.remove(channel, s);
+    if (!this.hub.has(channel)) this.terms.delete(channel);
   }
 
   private async unregister(channel: string, s: Session, reason: string): Promise<void> {

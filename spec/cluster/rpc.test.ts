@@ -127,7 +127,7 @@ test('views that disagree: forwarded once to the owner the receiver sees; a loop
 test('push: deliver is one-way, disconnectUser a request; only admitted members get a PushTarget', async () => {
   const [a, b] = makeNet(['a', 'b']);
   const m: Message = { channel: 'x', epoch: 'e', offset: 1, data: { v: 1 }, time: 0 } as Message;
-  a!.router.push('b')!.deliver(m, { deliverHook: false });
+  a!.router.push('b')!.deliver(m, { deliverHook: false, term: 0 });
   assert.equal(await a!.router.push('b')!.disconnectUser('four', 'r'), 4);
   assert.deepEqual(b!.delivered, [m]);
   assert.equal(a!.router.push('zzz'), undefined);
