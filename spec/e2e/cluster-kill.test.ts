@@ -32,7 +32,7 @@ after(async () => {
   const alive = [...procs].filter((p) => p.exitCode === null && p.signalCode === null);
   const gone = Promise.all(alive.map((p) => new Promise((r) => p.once('exit', r))));
   for (const p of alive) p.kill('SIGKILL');
-  await Promise.race([gone, sleep(3000)]);
+  await Promise.race([gone, new Promise((r) => setTimeout(r, 3000).unref())]);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 

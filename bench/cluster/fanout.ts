@@ -1,0 +1,708 @@
+/*
+ * Cluster fan-out benchmark: what a cluster of hashpub node processes (spawned with the CLI exactly as a user
+ * would: one `hashpub bootstrap` process + N `hashpub start` processes on loopback, each under ulimit -n 20000)
+ * delivers, and how many subscribers the machine holds across them.
+ *   A. For N = 1, 2 and 4 nodes: one channel with 10k WebSocket subscribers spread evenly over the nodes (one
+ *      load-client process per node), REST publishes through node 0:
+ *        - burst: M publishes as fast as a keep-alive publisher with bounded concurrency sends them ->
+ *          deliveries/s (all deliveries / first publish to last delivery), node CPU per delivery (/proc);
+ *        - paced: ~10k deliveries/s for a few seconds -> publish-to-delivery p50/p99;
+ *        - inter-node traffic: deltas of every node's GET /metrics hashpub_peer_frames_total{direction="out"}
+ *          and hashpub_peer_bytes_total{direction="out"}, summed over the nodes, per message published.
+ *   B. Capacity: 6 node processes (--cap-nodes=N), one client process each (<= 15k sockets per process on
+ *      either side), subscribers grown in steps (5k, 10k, 12.5k, 15k per node) until a step fails, memory runs
+ *      low or time runs out; after each step one broadcast on the shared channel, counting deliveries (and the
+ *      RSS of node and client processes).
+ * Loopback only; every child process is killed on exit; every wait is bounded. Writes
+ * bench/results/cluster-<date>[-quick][-capN when --cap-nodes is not the default].json and prints a table.
+ *
+ *   npx tsc -p tsconfig.json && node dist/bench/cluster/fanout.js [--quick] [--cap-nodes=6]
+ *
+ * The machine has 2 cores: nodes, load clients and the publisher share them, so more node processes do not
+ * add CPU here; the figures show the cluster's overhead (inter-node frames, latency), not a speed-up.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import { Histogram } from '../support/histogram.js';
+import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type PhaseReport } from '../support/ipc.js';
+
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const NODE_COUNTS = [1, 2, 4];
+const SUBSCRIBERS = QUICK ? 2000 : 10_000;
+const API_KEY = 'k';
+const CHANNEL = 'bench';
+const CONNECT_CONCURRENCY = 500;
+const BURST_CONCURRENCY = 32;
+const BURST_MESSAGES = QUICK ? 100 : 200;
+const PACED_DELIVERIES_PER_S = 10_000;
+const PACED_SECONDS = QUICK ? 4 : 10;
+/** Capacity phase: node processes and subscribers per node at each step. */
+const DEFAULT_CAP_NODES = QUICK ? 2 : 6;
+const CAP_NODES = Math.max(1, Number(argv.find((a) => a.startsWith('--cap-nodes='))?.split('=')[1] ?? DEFAULT_CAP_NODES));
+const CAP_STEPS = QUICK ? [2000, 4000] : [5000, 7500, 10_000, 12_500, 15_000];
+const CAP_PHASE_MS = (QUICK ? 3 : 8) * 60_000;
+/** Stop growing when less memory than this is left. */
+const MIN_FREE_MEM = 2 * 1024 ** 3;
+const FD_LIMIT = 20_000;
+const RUN_DEADLINE_MS = (QUICK ? 5 : 20) * 60_000;
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench/cluster
+const root = resolve(here, '../../..');
+const BIN = join(root, 'dist/bin/hashpub.js');
+const CLIENT_SCRIPT = join(here, '../clients/ws-subscribers.js');
+const runDeadline = Date.now() + RUN_DEADLINE_MS;
+const CLK_TCK = 100; // Linux USER_HZ
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+const log = (msg: string) => process.stderr.write(`[cluster-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
+
+// ---------------------------------------------------------------------------------------------------
+// Child processes: every one is tracked and killed on exit, error or signal.
+
+const children = new Set<ChildProcess>();
+const tempDirs: string[] = [];
+
+function killAll(): void {
+  for (const c of children) {
+    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+  children.clear();
+  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: killing ${children.size} child processes`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+/** An IPC peer with an inbox, so no message is lost between a send and the wait for its answer. */
+class Peer<In extends { ev: string }> {
+  private inbox: In[] = [];
+  private waiters: Array<{ pred: (m: In) => boolean; resolve: (m: In) => void }> = [];
+  exited: string | null = null;
+
+  constructor(readonly name: string, readonly child: ChildProcess) {
+    track(child);
+    child.on('message', (raw) => {
+      const m = raw as In;
+      const w = this.waiters.findIndex((x) => x.pred(m));
+      if (w >= 0) this.waiters.splice(w, 1)[0]!.resolve(m);
+      else this.inbox.push(m);
+    });
+    child.on('exit', (code, signal) => { this.exited = `exit code ${code} signal ${signal}`; });
+  }
+
+  send(m: unknown): void {
+    if (this.child.connected) this.child.send(m as never);
+  }
+
+  next(pred: (m: In) => boolean, timeoutMs: number, what: string): Promise<In> {
+    const i = this.inbox.findIndex(pred);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
+    if (this.exited !== null) return Promise.reject(new Error(`${this.name}: ${what}: child exited (${this.exited})`));
+    return new Promise((resolve, reject) => {
+      const waiter = { pred, resolve: (m: In) => { cleanup(); resolve(m); } };
+      const fail = (why: string) => {
+        cleanup();
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject(new Error(`${this.name}: ${what}: ${why}`));
+      };
+      const timer = setTimeout(() => fail(`no answer in ${timeoutMs} ms`), timeoutMs);
+      const onExit = () => fail(`child exited (${this.exited})`);
+      const cleanup = () => { clearTimeout(timer); this.child.off('exit', onExit); };
+      this.child.once('exit', onExit);
+      this.waiters.push(waiter);
+    });
+  }
+
+  async stop(request: unknown, graceMs = 3000): Promise<void> {
+    if (this.exited !== null) return;
+    const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
+    this.send(request);
+    await Promise.race([gone, sleep(graceMs)]);
+    if (this.exited === null) {
+      this.child.kill('SIGKILL');
+      await Promise.race([gone, sleep(1000)]);
+    }
+  }
+}
+type ClientPeer = Peer<ClientEvent>;
+
+function startClient(name: string): ClientPeer {
+  return new Peer<ClientEvent>(name, fork(CLIENT_SCRIPT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// CLI processes: `hashpub bootstrap` and `hashpub start`, each under `ulimit -n 20000`.
+
+interface CliProc { child: ChildProcess; out: () => string; tail: () => string }
+
+function spawnCli(args: string[]): CliProc {
+  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const child = track(spawn('/bin/sh', ['-c', `ulimit -n ${FD_LIMIT} && exec ${quoted}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HASHPUB_'))),
+  }));
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (b: Buffer) => { out = (out + b).slice(-20_000); });
+  child.stderr!.on('data', (b: Buffer) => { err = (err + b).slice(-4000); });
+  return { child, out: () => out, tail: () => err };
+}
+
+async function waitOutput(p: CliProc, re: RegExp, ms: number, what: string): Promise<RegExpExecArray> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const m = re.exec(p.out());
+    if (m) return m;
+    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${what} exited: ${p.tail()}`);
+    if (Date.now() > deadline) throw new Error(`${what}: no ${re} in ${ms} ms: ${p.tail()}`);
+    await sleep(25);
+  }
+}
+
+async function stopCli(p: CliProc): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => p.child.once('exit', () => r()));
+  p.child.kill('SIGTERM');
+  await Promise.race([gone, sleep(5000)]);
+  if (p.child.exitCode === null && p.child.signalCode === null) {
+    p.child.kill('SIGKILL');
+    await Promise.race([gone, sleep(1000)]);
+  }
+}
+
+async function api(url: string, path: string, init: { method?: string; body?: string } = {}): Promise<{ status: number; text: string }> {
+  const res = await fetch(url + path, {
+    method: init.method ?? 'GET', ...(init.body ? { body: init.body } : {}),
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+interface NodeProc { index: number; proc: CliProc; url: string; id: string; pid: number }
+
+class Cluster {
+  constructor(readonly bootstrap: CliProc, readonly nodes: NodeProc[]) {}
+
+  static async start(n: number, name: string): Promise<Cluster> {
+    const boot = spawnCli(['bootstrap', '--host', '127.0.0.1', '--port', '0']);
+    const [, addr] = await waitOutput(boot, /bootstrap listening on (127\.\d+\.\d+\.\d+:\d+)/, 15_000, 'bootstrap');
+    const started = await Promise.all(Array.from({ length: n }, async (_, index) => {
+      const data = mkdtempSync(join(tmpdir(), 'hashpub-cbench-'));
+      tempDirs.push(data);
+      const proc = spawnCli(['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', addr!,
+        '--cluster', name, '--secret', 'bench-secret', '--api-key', API_KEY, '--jwt-secret', 'bench-jwt-secret-0123456789',
+        '--allow-anonymous', '--log-level', 'warn']);
+      const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${index}`);
+      const self = JSON.parse((await api(url!, '/v1/cluster')).text) as { self: string };
+      return { index, proc, url: url!, id: self.self, pid: proc.child.pid! };
+    }));
+    const cluster = new Cluster(boot, started);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const views = await Promise.all(started.map(async (s) => (JSON.parse((await api(s.url, '/v1/cluster')).text) as { members: unknown[] }).members.length));
+      if (views.every((v) => v === n)) break;
+      if (Date.now() > deadline) throw new Error(`cluster of ${n} did not converge: views ${views.join(',')}`);
+      await sleep(100);
+    }
+    return cluster;
+  }
+
+  /** Sum over the nodes of hashpub_peer_{frames,bytes}_total{direction="out"}. */
+  async peerOut(): Promise<{ frames: number; bytes: number }> {
+    let frames = 0, bytes = 0;
+    for (const n of this.nodes) {
+      const text = (await api(n.url, '/metrics')).text;
+      frames += metric(text, 'hashpub_peer_frames_total', 'out');
+      bytes += metric(text, 'hashpub_peer_bytes_total', 'out');
+    }
+    return { frames, bytes };
+  }
+
+  /** How many members each node lists (-1: no answer). */
+  memberCounts(): Promise<number[]> {
+    return Promise.all(this.nodes.map(async (n) => {
+      try {
+        return (JSON.parse((await api(n.url, '/v1/cluster')).text) as { members: unknown[] }).members.length;
+      } catch { return -1; }
+    }));
+  }
+
+  /** CPU seconds (user+system) of all node processes, from /proc. */
+  cpuSeconds(): number {
+    let ticks = 0;
+    for (const n of this.nodes) {
+      try {
+        const stat = readFileSync(`/proc/${n.pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+      } catch { /* gone */ }
+    }
+    return ticks / CLK_TCK;
+  }
+
+  rssBytes(): number[] {
+    return this.nodes.map((n) => rssOf(n.pid));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => stopCli(n.proc)));
+    await stopCli(this.bootstrap);
+  }
+}
+
+function rssOf(pid: number | undefined): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch { return 0; }
+}
+
+function metric(text: string, name: string, direction: string): number {
+  const re = new RegExp(`^${name}\\{[^}]*direction="${direction}"[^}]*\\}\\s+(\\S+)`, 'm');
+  const m = re.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Publishing and phases (the same client protocol as bench/single-node.ts).
+
+const PAD = 'x'.repeat(40);
+let phaseSeq = 0;
+
+class Publisher {
+  readonly pool: Pool;
+  failures = 0;
+  lastError = '';
+  constructor(url: string) {
+    this.pool = new Pool(url, { connections: BURST_CONCURRENCY, pipelining: 1, keepAliveTimeout: 30_000 });
+  }
+
+  async publish(phase: number, seq: number): Promise<boolean> {
+    try {
+      const body = `{"data":{"__p":${phase},"__t":${nowMs().toFixed(3)},"seq":${seq},"pad":"${PAD}"}}`;
+      const res = await this.pool.request({
+        path: `/v1/channels/${CHANNEL}/messages`, method: 'POST', body,
+        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        headersTimeout: 30_000, bodyTimeout: 30_000,
+      });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) {
+        this.failures++;
+        this.lastError = `${res.statusCode} ${text.slice(0, 200)}`;
+        return false;
+      }
+      return true;
+    } catch (err) {
+      this.failures++;
+      this.lastError = String((err as Error)?.message ?? err);
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+interface PhaseResult {
+  messages: number;
+  published: number;
+  publishFailures: number;
+  lastPublishError?: string;
+  deliveries: number;
+  expected: number;
+  completeSockets: number;
+  socketsWithDuplicates: number;
+  timedOut: boolean;
+  elapsedMs: number;
+  publishMs: number;
+  deliveriesPerSec: number;
+  /** All node processes' CPU (user+system, /proc) over the phase, per delivery. */
+  nodeCpuUsPerDelivery: number | null;
+  /** Sum over nodes of peer frames/bytes out during the phase, divided by messages published. */
+  peerFramesPerPublish: number | null;
+  peerBytesPerPublish: number | null;
+  latencyMs: ReturnType<Histogram['summary']>;
+}
+
+async function setPhase(clients: ClientPeer[], phase: number, expectPerSocket: number): Promise<void> {
+  for (const c of clients) c.send({ cmd: 'phase', phase, expectPerSocket } satisfies ClientRequest);
+  await Promise.all(clients.map((c) => c.next((m) => m.ev === 'phase-ready' && m.phase === phase, 10_000, 'phase')));
+}
+
+async function collect(clients: ClientPeer[], phase: number, deadline: number): Promise<{ reports: PhaseReport[]; timedOut: boolean }> {
+  let timedOut = false;
+  const reports = await Promise.all(clients.map(async (c) => {
+    const isReport = (m: ClientEvent): m is PhaseReport => m.ev === 'report' && m.phase === phase;
+    try {
+      return await c.next(isReport, Math.max(1, deadline - Date.now()), 'phase report') as PhaseReport;
+    } catch {
+      timedOut = true;
+      c.send({ cmd: 'report' } satisfies ClientRequest);
+      return await c.next(isReport, 10_000, 'phase report (asked)') as PhaseReport;
+    }
+  }));
+  return { reports, timedOut };
+}
+
+async function runPhase(cluster: Cluster, pub: Publisher, clients: ClientPeer[], opts: {
+  messages: number; ratePerSec: number | null; drainMs: number;
+}): Promise<PhaseResult> {
+  const phase = ++phaseSeq;
+  await setPhase(clients, phase, opts.messages);
+  const peer0 = await cluster.peerOut();
+  const cpu0 = cluster.cpuSeconds();
+  const failures0 = pub.failures;
+  const t0 = nowMs();
+  const publishDeadline = Date.now() + Math.max(30_000, opts.ratePerSec ? (opts.messages / opts.ratePerSec) * 2000 : 0);
+  let published = 0;
+  if (opts.ratePerSec === null) {
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(BURST_CONCURRENCY, opts.messages) }, async () => {
+      while (next < opts.messages && Date.now() < publishDeadline) {
+        if (await pub.publish(phase, next++)) published++;
+      }
+    }));
+  } else {
+    const interval = 1000 / opts.ratePerSec;
+    const inFlight = new Set<Promise<void>>();
+    for (let i = 0; i < opts.messages && Date.now() < publishDeadline; i++) {
+      await sleep(t0 + i * interval - nowMs());
+      while (inFlight.size >= BURST_CONCURRENCY) await Promise.race(inFlight);
+      const p: Promise<void> = pub.publish(phase, i).then((ok) => { if (ok) published++; inFlight.delete(p); });
+      inFlight.add(p);
+    }
+    await Promise.all(inFlight);
+  }
+  const publishMs = nowMs() - t0;
+  const { reports, timedOut } = await collect(clients, phase, Date.now() + opts.drainMs);
+  const cpu1 = cluster.cpuSeconds();
+  const peer1 = await cluster.peerOut();
+
+  const hist = new Histogram();
+  let deliveries = 0, expected = 0, complete = 0, dup = 0, lastAt = 0;
+  for (const r of reports) {
+    hist.merge(r.latency);
+    deliveries += r.received;
+    expected += r.expected;
+    complete += r.completeSockets;
+    dup += r.overSockets;
+    lastAt = Math.max(lastAt, r.lastAt);
+  }
+  const elapsedMs = lastAt > 0 ? lastAt - t0 : 0;
+  const failures = pub.failures - failures0;
+  return {
+    messages: opts.messages, published, publishFailures: failures,
+    ...(failures > 0 ? { lastPublishError: pub.lastError } : {}),
+    deliveries, expected, completeSockets: complete, socketsWithDuplicates: dup, timedOut,
+    elapsedMs: round(elapsedMs, 1), publishMs: round(publishMs, 1),
+    deliveriesPerSec: elapsedMs > 0 ? Math.round(deliveries / (elapsedMs / 1000)) : 0,
+    nodeCpuUsPerDelivery: deliveries > 0 ? round(((cpu1 - cpu0) * 1e6) / deliveries, 3) : null,
+    peerFramesPerPublish: published > 0 ? round((peer1.frames - peer0.frames) / published, 2) : null,
+    peerBytesPerPublish: published > 0 ? round((peer1.bytes - peer0.bytes) / published, 1) : null,
+    latencyMs: hist.summary(),
+  };
+}
+
+/** Connects `counts[i]` sockets in total (cumulative) from client i to node i's WebSocket endpoint. */
+async function connectAll(cluster: Cluster, clients: ClientPeer[], counts: number[]): Promise<{ ok: number; failed: number; errors: string[]; ms: number; perProcess: number[] }> {
+  const t = nowMs();
+  const deadlineMs = 60_000 + Math.max(...counts) * 5;
+  clients.forEach((c, i) => c.send({
+    cmd: 'connect', url: cluster.nodes[i]!.url.replace(/^http/, 'ws') + '/v1/ws', count: counts[i]!,
+    batch: Math.max(20, Math.ceil(CONNECT_CONCURRENCY / clients.length)), protocol: 'hashpub', channel: CHANNEL, deadlineMs,
+  } satisfies ClientRequest));
+  const res = await Promise.all(clients.map((c) => c.next((m) => m.ev === 'connected', deadlineMs + 30_000, 'connect') as Promise<ConnectResult>));
+  return {
+    ok: res.reduce((a, r) => a + r.ok, 0), failed: res.reduce((a, r) => a + r.failed, 0),
+    errors: res.flatMap((r) => r.errors), ms: round(nowMs() - t, 0), perProcess: res.map((r) => r.ok),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A. fan-out at 1, 2, 4 nodes.
+
+interface FanoutRun {
+  nodes: number;
+  subscribers: number;
+  owner?: number;
+  connect?: Awaited<ReturnType<typeof connectAll>>;
+  warmup?: PhaseResult;
+  burst?: PhaseResult;
+  paced?: PhaseResult & { ratePerSec: number; seconds: number };
+  nodeRssMB?: number[];
+  error?: string;
+}
+
+async function runFanout(n: number): Promise<FanoutRun> {
+  const result: FanoutRun = { nodes: n, subscribers: SUBSCRIBERS };
+  let cluster: Cluster | null = null;
+  let clients: ClientPeer[] = [];
+  let pub: Publisher | null = null;
+  try {
+    cluster = await Cluster.start(n, `fanout-${process.pid}-${n}`);
+    const owner = JSON.parse((await api(cluster.nodes[0]!.url, `/v1/channels/${CHANNEL}/owner`)).text) as { owner: string };
+    result.owner = cluster.nodes.findIndex((x) => x.id === owner.owner);
+    log(`${n} node(s) up (owner of "${CHANNEL}": node ${result.owner}); connecting ${SUBSCRIBERS} subscribers`);
+    clients = cluster.nodes.map((_, i) => startClient(`client ${i}`));
+    const shares = clients.map((_, i) => Math.floor(SUBSCRIBERS / n) + (i < SUBSCRIBERS % n ? 1 : 0));
+    result.connect = await connectAll(cluster, clients, shares);
+    log(`${n} node(s): ${result.connect.ok} connected in ${result.connect.ms} ms` + (result.connect.failed ? `, ${result.connect.failed} failed: ${result.connect.errors.join('; ')}` : ''));
+    if (result.connect.ok === 0) throw new Error('no client connected');
+    await sleep(1000);
+
+    pub = new Publisher(cluster.nodes[0]!.url);
+    result.warmup = await runPhase(cluster, pub, clients, { messages: 10, ratePerSec: null, drainMs: 20_000 });
+    result.burst = await runPhase(cluster, pub, clients, { messages: BURST_MESSAGES, ratePerSec: null, drainMs: 60_000 });
+    const b = result.burst;
+    log(`${n} node(s): burst ${b.deliveries}/${b.expected} in ${b.elapsedMs} ms = ${b.deliveriesPerSec}/s, ` +
+      `nodes ${b.nodeCpuUsPerDelivery} us CPU/delivery, ${b.peerFramesPerPublish} peer frames and ${b.peerBytesPerPublish} B per publish`);
+    await sleep(500);
+    const rate = Math.max(1, Math.round(PACED_DELIVERIES_PER_S / result.connect.ok));
+    const paced = await runPhase(cluster, pub, clients, { messages: rate * PACED_SECONDS, ratePerSec: rate, drainMs: 10_000 });
+    result.paced = { ...paced, ratePerSec: rate, seconds: PACED_SECONDS };
+    log(`${n} node(s): paced ${rate} msg/s: p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms (${paced.deliveries}/${paced.expected}), ` +
+      `${paced.peerFramesPerPublish} peer frames and ${paced.peerBytesPerPublish} B per publish`);
+    result.nodeRssMB = cluster.rssBytes().map((b) => round(b / 1048576, 1));
+  } catch (err) {
+    result.error = String((err as Error)?.message ?? err);
+    log(`${n} node(s): FAILED: ${result.error}`);
+  } finally {
+    await pub?.close().catch(() => {});
+    await Promise.all(clients.map((c) => c.stop({ cmd: 'close' } satisfies ClientRequest)));
+    await cluster?.stop();
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// B. capacity.
+
+interface CapacityStep {
+  perNode: number;
+  target: number;
+  connected: number;
+  failed: number;
+  errors: string[];
+  connectMs: number;
+  broadcast?: { deliveries: number; expected: number; elapsedMs: number; timedOut: boolean; p50Ms: number | null; p99Ms: number | null; maxMs: number | null };
+  nodeRssMB: number[];
+  rssPerConnKB: number | null;
+  /** Sum of the load-client processes' RSS. */
+  clientRssMB: number;
+  /** Members each node listed (GET /v1/cluster) after connecting and after the broadcast: < node processes = a node was dropped (e.g. keepalive timeout under CPU overload). */
+  membersAfterConnect: number[];
+  membersAfterBroadcast?: number[];
+  /** When a node was dropped: ms until every node listed all members again (null: not within 20 s). */
+  membershipRecoveredMs?: number | null;
+  /** Every subscriber got the broadcast and every node still listed every member afterwards. */
+  healthy?: boolean;
+  freeMemMB: number;
+}
+
+interface CapacityResult {
+  nodeProcesses: number;
+  clientProcesses: number;
+  steps: CapacityStep[];
+  /** Largest step in which every subscriber got the broadcast. */
+  maxSubscribersAllDelivered: number;
+  /** Largest step that was `healthy` (all delivered, cluster membership intact). */
+  maxSubscribersHealthy: number;
+  stopReason: string;
+  error?: string;
+}
+
+async function runCapacity(): Promise<CapacityResult> {
+  const result: CapacityResult = { nodeProcesses: CAP_NODES, clientProcesses: CAP_NODES, steps: [], maxSubscribersAllDelivered: 0, maxSubscribersHealthy: 0, stopReason: 'all steps done' };
+  let cluster: Cluster | null = null;
+  let clients: ClientPeer[] = [];
+  let pub: Publisher | null = null;
+  const phaseDeadline = Math.min(runDeadline, Date.now() + CAP_PHASE_MS);
+  try {
+    cluster = await Cluster.start(CAP_NODES, `capacity-${process.pid}`);
+    await sleep(1000);
+    const rss0 = cluster.rssBytes();
+    clients = cluster.nodes.map((_, i) => startClient(`cap client ${i}`));
+    pub = new Publisher(cluster.nodes[0]!.url);
+    for (const perNode of CAP_STEPS) {
+      if (Date.now() > phaseDeadline) { result.stopReason = 'time limit'; break; }
+      if (freemem() < MIN_FREE_MEM) { result.stopReason = `free memory below ${MIN_FREE_MEM >> 20} MB`; break; }
+      const target = perNode * CAP_NODES;
+      log(`capacity: growing to ${perNode} per node (${target} total)`);
+      const c = await connectAll(cluster, clients, cluster.nodes.map(() => perNode));
+      await sleep(2000);
+      const rss = cluster.rssBytes();
+      const step: CapacityStep = {
+        perNode, target, connected: c.ok, failed: c.failed, errors: c.errors, connectMs: c.ms,
+        nodeRssMB: rss.map((b) => round(b / 1048576, 1)),
+        clientRssMB: Math.round(clients.reduce((a, cl) => a + rssOf(cl.child.pid), 0) / 1048576),
+        membersAfterConnect: await cluster.memberCounts(),
+        rssPerConnKB: c.ok > 0 ? round((rss.reduce((a, b) => a + b, 0) - rss0.reduce((a, b) => a + b, 0)) / c.ok / 1024, 2) : null,
+        freeMemMB: Math.round(freemem() / 1048576),
+      };
+      result.steps.push(step);
+      log(`capacity: ${c.ok}/${target} connected in ${c.ms} ms` + (c.failed ? ` (${c.failed} failed: ${c.errors.join('; ')})` : '') +
+        `, node RSS ${step.nodeRssMB.join('/')} MB, clients ${step.clientRssMB} MB, free ${step.freeMemMB} MB`);
+      // One broadcast to everyone.
+      const phase = ++phaseSeq;
+      await setPhase(clients, phase, 1);
+      const t0 = nowMs();
+      const ok = await pub.publish(phase, 0);
+      const { reports, timedOut } = await collect(clients, phase, Date.now() + 60_000);
+      const hist = new Histogram();
+      let deliveries = 0, expected = 0, lastAt = 0;
+      for (const r of reports) { hist.merge(r.latency); deliveries += r.received; expected += r.expected; lastAt = Math.max(lastAt, r.lastAt); }
+      const s = hist.summary();
+      step.membersAfterBroadcast = await cluster.memberCounts();
+      step.broadcast = { deliveries, expected, elapsedMs: round(lastAt > 0 ? lastAt - t0 : 0, 1), timedOut, p50Ms: s.p50, p99Ms: s.p99, maxMs: s.max };
+      log(`capacity: broadcast ${ok ? '' : '(publish FAILED: ' + pub.lastError + ') '}reached ${deliveries}/${expected} in ${step.broadcast.elapsedMs} ms`);
+      const intact = (v: number[]) => v.every((x) => x === CAP_NODES);
+      const allDelivered = ok && deliveries === expected && expected > 0;
+      step.healthy = allDelivered && intact(step.membersAfterConnect) && intact(step.membersAfterBroadcast);
+      if (allDelivered) result.maxSubscribersAllDelivered = Math.max(result.maxSubscribersAllDelivered, deliveries);
+      if (step.healthy) result.maxSubscribersHealthy = Math.max(result.maxSubscribersHealthy, deliveries);
+      if (!intact(step.membersAfterBroadcast)) {
+        const t1 = Date.now();
+        step.membershipRecoveredMs = null;
+        while (Date.now() - t1 < 20_000) {
+          if (intact(await cluster.memberCounts())) { step.membershipRecoveredMs = Date.now() - t1; break; }
+          await sleep(250);
+        }
+        log(`capacity: membership broke (${step.membersAfterBroadcast.join(',')} members seen); ` +
+          (step.membershipRecoveredMs === null ? 'not whole again within 20 s' : `whole again after ${step.membershipRecoveredMs} ms`));
+      }
+      if (c.failed > target * 0.02 || !ok || deliveries < expected) { result.stopReason = `step ${target} incomplete`; break; }
+      if (!step.healthy && step.membershipRecoveredMs === null) { result.stopReason = `step ${target}: cluster membership broke and did not recover`; break; }
+    }
+  } catch (err) {
+    result.error = String((err as Error)?.message ?? err);
+    result.stopReason = 'error';
+    log(`capacity: FAILED: ${result.error}`);
+  } finally {
+    await pub?.close().catch(() => {});
+    await Promise.all(clients.map((c) => c.stop({ cmd: 'close' } satisfies ClientRequest, 10_000)));
+    await cluster?.stop();
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Report.
+
+function render(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+}
+
+function tables(runs: FanoutRun[], cap: CapacityResult | null): string {
+  const f = (v: number | null | undefined, d: number) => (v === null || v === undefined ? '-' : v.toFixed(d));
+  const fanout = render(
+    ['nodes', 'subs', 'connected', 'burst deliveries/s', 'node CPU us/deliv', 'paced msg/s', 'p50 ms', 'p99 ms',
+      'peer frames/publish', 'peer bytes/publish', 'lost'],
+    runs.map((r) => {
+      const lost = (r.burst ? r.burst.expected - r.burst.deliveries : 0) + (r.paced ? r.paced.expected - r.paced.deliveries : 0);
+      return [String(r.nodes), String(r.subscribers), r.connect ? String(r.connect.ok) : '-',
+        r.burst ? r.burst.deliveriesPerSec.toLocaleString('en-US') : '-', f(r.burst?.nodeCpuUsPerDelivery, 2),
+        r.paced ? String(r.paced.ratePerSec) : '-', f(r.paced?.latencyMs.p50, 1), f(r.paced?.latencyMs.p99, 1),
+        `${f(r.burst?.peerFramesPerPublish, 2)} / ${f(r.paced?.peerFramesPerPublish, 2)}`,
+        `${f(r.burst?.peerBytesPerPublish, 0)} / ${f(r.paced?.peerBytesPerPublish, 0)}`, r.error ? 'ERR' : String(lost)];
+    }));
+  const out = [fanout, '(peer frames/bytes: burst / paced, summed over all nodes\' "out" counters)'];
+  for (const r of runs) if (r.error) out.push(`${r.nodes} node(s): ${r.error}`);
+  if (cap) {
+    out.push('', render(
+      ['node procs', 'per node', 'connected', 'connect ms', 'broadcast delivered', 'broadcast ms', 'node RSS MB min-max (sum)', 'node RSS/conn KB', 'clients RSS MB', 'free MB', 'min members seen', 'healthy'],
+      cap.steps.map((s) => [String(cap.nodeProcesses), String(s.perNode), `${s.connected}/${s.target}`, String(s.connectMs),
+        s.broadcast ? `${s.broadcast.deliveries}/${s.broadcast.expected}` : '-', f(s.broadcast?.elapsedMs, 0),
+        `${Math.min(...s.nodeRssMB).toFixed(0)}-${Math.max(...s.nodeRssMB).toFixed(0)} (${s.nodeRssMB.reduce((a, b) => a + b, 0).toFixed(0)})`,
+        f(s.rssPerConnKB, 1), String(s.clientRssMB), String(s.freeMemMB),
+        String(Math.min(...s.membersAfterConnect, ...(s.membersAfterBroadcast ?? []))),
+        s.healthy ? 'yes' : s.membershipRecoveredMs != null ? `no (whole again in ${s.membershipRecoveredMs} ms)` : 'no'])));
+    out.push(`capacity: ${cap.maxSubscribersHealthy} concurrent subscribers all reached by one broadcast with the cluster intact; ` +
+      `${cap.maxSubscribersAllDelivered} all reached (stop: ${cap.stopReason})${cap.error ? `; error: ${cap.error}` : ''}`);
+    out.push('("min members seen": fewest members any node listed in GET /v1/cluster after connecting or after the broadcast; -1 = no answer in 10 s)');
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  log(`cluster fan-out bench (${QUICK ? 'quick' : 'full'}), node ${process.version}`);
+  const runs: FanoutRun[] = [];
+  for (const n of NODE_COUNTS) {
+    if (Date.now() > runDeadline) { runs.push({ nodes: n, subscribers: SUBSCRIBERS, error: 'skipped: run deadline passed' }); continue; }
+    runs.push(await runFanout(n));
+  }
+  const capacity = Date.now() < runDeadline ? await runCapacity() : null;
+  const out = {
+    benchmark: 'cluster-fanout',
+    mode: QUICK ? 'quick' : 'full',
+    date: started.toISOString(),
+    durationS: round((Date.now() - started.getTime()) / 1000, 1),
+    environment: {
+      node: process.version, platform: `${process.platform} ${release()}`, arch: process.arch,
+      cpuModel: cpus()[0]?.model ?? 'unknown', cores: cpus().length, totalMemMB: Math.round(totalmem() / 1048576),
+      loadavgAtEnd: loadavg().map((v) => round(v, 2)), fdLimitPerProcess: FD_LIMIT,
+    },
+    config: {
+      nodeCounts: NODE_COUNTS, subscribers: SUBSCRIBERS, burstMessages: BURST_MESSAGES, burstConcurrency: BURST_CONCURRENCY,
+      pacedDeliveriesPerSec: PACED_DELIVERIES_PER_S, pacedSeconds: PACED_SECONDS, connectConcurrency: CONNECT_CONCURRENCY,
+      capacity: { nodeProcesses: CAP_NODES, perNodeSteps: CAP_STEPS, minFreeMemMB: MIN_FREE_MEM >> 20 },
+      notes: [
+        'Nodes are `hashpub start` processes (CLI) with their own data dirs, joined through a `hashpub bootstrap` process; anonymous clients allowed.',
+        'Subscribers: one bench/clients/ws-subscribers process per node, connected to that node only; publishes: REST POST through node 0 (undici Pool keep-alive).',
+        'deliveries/s = deliveries received by all clients / (first publish -> last delivery).',
+        'node CPU = sum of utime+stime of all node processes (/proc/<pid>/stat) over the phase, per delivery.',
+        'peer frames/bytes per publish = sum over nodes of the delta of hashpub_peer_{frames,bytes}_total{direction="out"} over the phase / messages published (includes forwarding the publish to the owner and its answer when node 0 is not the owner, and any heartbeats in the window).',
+        'latency = client receive time - publisher timestamp in the payload.',
+        'All processes share the machine\'s cores: more node processes add overhead here, not CPU.',
+      ],
+    },
+    fanout: runs,
+    capacity,
+  };
+  const dir = join(root, 'bench/results');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `cluster-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}${CAP_NODES !== DEFAULT_CAP_NODES ? `-cap${CAP_NODES}` : ''}.json`);
+  await writeFile(file, JSON.stringify(out, null, 2) + '\n');
+  process.stdout.write(`\ncluster fan-out bench, ${out.mode}, node ${process.version}, ${out.environment.cpuModel} x${out.environment.cores}, ${out.durationS} s\n`);
+  process.stdout.write(tables(runs, capacity) + '\n');
+  process.stdout.write(`results: ${file}\n`);
+}
+
+const hardStop = setTimeout(() => {
+  log('hard deadline passed: killing children and exiting');
+  killAll();
+  process.exit(2);
+}, RUN_DEADLINE_MS + 120_000);
+hardStop.unref();
+
+main().then(() => {
+  killAll();
+  process.exit(0);
+}, (err) => {
+  log(`fatal: ${String((err as Error)?.stack ?? err)}`);
+  killAll();
+  process.exit(1);
+});
