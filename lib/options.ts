@@ -60,6 +60,11 @@ export interface Options {
   fsync: boolean;
   /** Max JSON nesting depth accepted in bodies and frames. @default 64 */
   maxJsonDepth: number;
+  /**
+   * A cluster peer that sends nothing for this long is taken for dead (keepalives every third of it). Too
+   * short on an overloaded machine makes event-loop stalls look like crashes. @default 3000
+   */
+  failureTimeoutMs: number;
 }
 
 export function defaultOptions(): Options {
@@ -90,6 +95,7 @@ export function defaultOptions(): Options {
     hookFailure: 'deny',
     fsync: false,
     maxJsonDepth: 64,
+    failureTimeoutMs: 3000,
   };
 }
 
@@ -121,7 +127,7 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
     if (!/^[^:\s]+:\d{1,5}$/.test(b)) throw new OptionsError('bootstrap', `"${b}" is not HOST:PORT`);
   }
   for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
-    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth'] as const) {
+    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs'] as const) {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
   }
   if (o.webhook !== null) {

@@ -33,6 +33,7 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   hookFailure: ['deny|allow', 'what a failed connect/subscribe/publish hook means'],
   fsync: ['', 'fsync every write (survives power loss)'],
   maxJsonDepth: ['N', 'max JSON nesting depth of bodies and frames'],
+  failureTimeoutMs: ['MS', 'a cluster peer silent this long is taken for dead (raise it on overloaded machines)'],
 };
 
 function showDefault(v: unknown): string | undefined {

@@ -28,6 +28,8 @@ export interface JoinOptions {
   /** This node's HTTP URL, advertised to peers. */
   url: string;
   keyPair: DHT.KeyPair;
+  /** A silent peer is taken for dead after this long. */
+  failureTimeoutMs: number;
 }
 
 /**
@@ -81,7 +83,7 @@ export class Cluster {
     }
     this.bootstrap = list.join(',');
     const membership = new HyperswarmMembership({ bootstrap: list.map(hostPort), cluster: o.cluster, secret: o.secret,
-      url: o.url, keyPair: o.keyPair });
+      url: o.url, keyPair: o.keyPair, failureTimeoutMs: o.failureTimeoutMs });
     const rpc = new Rpc(membership, {
       onTraffic: (direction, bytes) => {
         metrics.peerFrames.inc({ direction });
