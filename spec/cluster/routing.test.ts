@@ -122,15 +122,18 @@ test('presence, history, config and kick work from any node', async () => {
   assert.equal(again.code, 'banned');
 });
 
-test('a node that stops hands its channels over: same epoch, offsets continue, no gap for subscribers elsewhere', async () => {
+test('a node that stops hands its channels over: same epoch, offsets continue, no gap for subscribers elsewhere', async (t) => {
   const gone = cluster.nodes[2]!;
   const channel = await channelOwnedBy(2, 'move');
   const sub = await connect(0, 'carol');
   const first = await sub.subscribe(channel);
   for (const data of ['before-1', 'before-2']) await cluster.nodes[1]!.api('POST', `/v1/channels/${channel}/messages`, { data });
   await sub.waitMessages(channel, 2);
+  const stopping = Date.now();
   await gone.stop();
+  const stopMs = Date.now() - stopping;
   await cluster.converged();
+  t.diagnostic(`leave: stop() with handover took ${stopMs} ms; views converged ${Date.now() - stopping} ms after it began`);
   const owner = await ownerOf(channel);
   assert.notEqual(owner, gone.id);
   const r = await cluster.nodes[1]!.api('POST', `/v1/channels/${channel}/messages`, { data: 'after' });
