@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { restClient } from './rest.js';
 import { signToken } from '../auth/tokens.js';
 import { startBootstrap, type Bootstrap } from '../cluster/bootstrap.js';
 import { createNode, type NodeDeps } from '../node.js';
@@ -19,7 +20,7 @@ export interface ClusterTestNode {
   /** Signs a client token with the cluster's JWT secret. */
   token(user: string, opts?: Parameters<typeof signToken>[2]): Promise<string>;
   /** REST call with the API key; resolves to status and parsed JSON body. */
-  api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  api: ReturnType<typeof restClient>;
   /** Stops this node (leaves the cluster) and removes its data dir. */
   stop(): Promise<void>;
 }
@@ -119,17 +120,7 @@ function wrap(node: HashpubNode, dataDir: string, stopped: Set<ClusterTestNode>)
     apiKey: node.apiKey,
     dataDir,
     token: (user, opts) => signToken(node.jwtSecret, user, opts),
-    async api(method, path, body, headers = {}) {
-      const res = await fetch(node.url + path, {
-        method,
-        headers: { authorization: `Bearer ${node.apiKey}`, 'content-type': 'application/json', ...headers },
-        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-      return { status: res.status, body: parsed, headers: res.headers };
-    },
+    api: restClient(node.url, node.apiKey),
     stop() {
       stopped.add(t);
       return (stopping ??= (async () => {
