@@ -1,0 +1,139 @@
+/**
+ * A minimal hashpub cluster for bench/run.ts: one `hashpub bootstrap` process plus N `hashpub start` processes on
+ * loopback, spawned with the CLI exactly as a user would (each under `ulimit -n 20000`, optionally pinned with
+ * `taskset -c`). Ready when every node's GET /healthz is 200 and its GET /v1/cluster lists all N members.
+ * CPU and RSS come from /proc/<pid>/stat and /proc/<pid>/status of the node processes (summed).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const CLK_TCK = 100;
+const FD_LIMIT = 20_000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+
+interface CliProc { child: ChildProcess; out: () => string; tail: () => string }
+
+export interface ClusterOptions {
+  nodes: number;
+  bin: string;
+  apiKey: string;
+  /** taskset -c list for the node processes, or null. */
+  cpus: string | null;
+  /** Called with every spawned child, so the caller can kill it on exit. */
+  track: (c: ChildProcess) => void;
+  name?: string;
+}
+
+export interface NodeProc { url: string; pid: number; proc: CliProc; data: string }
+
+function spawnCli(bin: string, args: string[], cpus: string | null, track: (c: ChildProcess) => void): CliProc {
+  const cmd = [...(cpus && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', cpus] : []), process.execPath, bin, ...args];
+  const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const child = spawn('/bin/sh', ['-c', `ulimit -n ${FD_LIMIT} && exec ${quoted}`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HASHPUB_'))),
+  });
+  track(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (b: Buffer) => { out = (out + b).slice(-20_000); });
+  child.stderr!.on('data', (b: Buffer) => { err = (err + b).slice(-4000); });
+  return { child, out: () => out, tail: () => err };
+}
+
+async function waitOutput(p: CliProc, re: RegExp, ms: number, what: string): Promise<RegExpExecArray> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const m = re.exec(p.out());
+    if (m) return m;
+    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${what} exited: ${p.tail()}`);
+    if (Date.now() > deadline) throw new Error(`${what}: no ${re} in ${ms} ms: ${p.tail()}`);
+    await sleep(25);
+  }
+}
+
+async function stopCli(p: CliProc): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const gone = new Promise<void>((r) => p.child.once('exit', () => r()));
+  p.child.kill('SIGTERM');
+  await Promise.race([gone, sleep(5000)]);
+  if (p.child.exitCode === null && p.child.signalCode === null) {
+    p.child.kill('SIGKILL');
+    await Promise.race([gone, sleep(1000)]);
+  }
+}
+
+async function get(url: string, key: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(5000) });
+  return { status: res.status, text: await res.text() };
+}
+
+export class HashpubCluster {
+  private constructor(readonly bootstrap: CliProc, readonly nodes: NodeProc[]) {}
+
+  static async start(o: ClusterOptions): Promise<HashpubCluster> {
+    const boot = spawnCli(o.bin, ['bootstrap', '--host', '127.0.0.1', '--port', '0'], o.cpus, o.track);
+    const nodes: NodeProc[] = [];
+    const cluster = new HashpubCluster(boot, nodes);
+    try {
+      const [, addr] = await waitOutput(boot, /bootstrap listening on (127\.\d+\.\d+\.\d+:\d+)/, 15_000, 'bootstrap');
+      await Promise.all(Array.from({ length: o.nodes }, async (_, i) => {
+        const data = mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
+        const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', addr!,
+          '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
+          '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn'], o.cpus, o.track);
+        const node: NodeProc = { url: '', pid: proc.child.pid!, proc, data };
+        nodes[i] = node;
+        const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${i}`);
+        node.url = url!;
+      }));
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const views = await Promise.all(nodes.map(async (n) => {
+          try {
+            if ((await get(`${n.url}/healthz`, o.apiKey)).status !== 200) return -1;
+            const r = await get(`${n.url}/v1/cluster`, o.apiKey);
+            return r.status === 200 ? (JSON.parse(r.text) as { members: unknown[] }).members.length : -1;
+          } catch { return -1; }
+        }));
+        if (views.every((v) => v === o.nodes)) break;
+        if (Date.now() > deadline) throw new Error(`cluster of ${o.nodes} did not converge: member views ${views.join(',')}`);
+        await sleep(100);
+      }
+      return cluster;
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+  }
+
+  /** The node processes' pids (the sh wrappers exec node, so the pid is node's). */
+  pids(): number[] {
+    return this.nodes.filter(Boolean).map((n) => n.pid);
+  }
+
+  /** CPU microseconds (user, system) and RSS bytes summed over the node processes. */
+  usage(): { user: number; system: number; rss: number; rssPerNode: number[] } {
+    let user = 0, system = 0;
+    const rssPerNode: number[] = [];
+    for (const pid of this.pids()) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        user += (Number(f[11]) * 1e6) / CLK_TCK;
+        system += (Number(f[12]) * 1e6) / CLK_TCK;
+        const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        rssPerNode.push(m ? Number(m[1]) * 1024 : 0);
+      } catch { rssPerNode.push(0); }
+    }
+    return { user, system, rss: rssPerNode.reduce((a, b) => a + b, 0), rssPerNode };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.filter(Boolean).map((n) => stopCli(n.proc)));
+    await stopCli(this.bootstrap);
+    for (const n of this.nodes.filter(Boolean)) rmSync(n.data, { recursive: true, force: true });
+  }
+}
