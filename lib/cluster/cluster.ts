@@ -85,6 +85,8 @@ export class Cluster {
     const membership = new HyperswarmMembership({ bootstrap: list.map(hostPort), cluster: o.cluster, secret: o.secret,
       url: o.url, keyPair: o.keyPair, failureTimeoutMs: o.failureTimeoutMs });
     const rpc = new Rpc(membership, {
+      // A peer is given as long to answer as it has before it is taken for dead.
+      timeoutMs: Math.max(5000, o.failureTimeoutMs),
       onTraffic: (direction, bytes) => {
         metrics.peerFrames.inc({ direction });
         metrics.peerBytes.inc({ direction }, bytes);
