@@ -110,7 +110,7 @@ export class PushService implements PushTarget {
   }
 
   /** Ends a session: every subscription ends at its owner (with `reason`), the connection is closed. */
-  async end(s: Session, reason: string, closeCode: number = CLOSE_CODES.disconnected): Promise<void> {
+  async end(s: Session, reason: string, closeCode: number = CLOSE_CODES.disconnected, closeText = reason): Promise<void> {
     if (s.ended) return;
     s.ended = true;
     this.sessions.delete(s.id);
@@ -130,7 +130,7 @@ export class PushService implements PushTarget {
     if (conn) {
       s.conn = null;
       this.fireDisconnect(s, reason);
-      conn.close(closeCode, reason);
+      conn.close(closeCode, closeText);
     }
     await Promise.all(channels.map((c) => this.unregister(c, s, reason)));
   }
@@ -200,6 +200,9 @@ export class PushService implements PushTarget {
 
   /** After a reconnect with a session id: resubscribe every channel from the last delivered offset. */
   async resume(s: Session, announce: Announce, refused: (channel: string, err: unknown) => void): Promise<void> {
+    const away = s.awayFrames;
+    s.awayFrames = null;
+    for (const f of away ?? []) s.conn?.send(f, s);
     await Promise.all([...s.subs].map(async ([channel, sub]) => {
       try {
         await this.subscribe(s, channel, { epoch: sub.epoch, offset: sub.offset },
@@ -313,13 +316,14 @@ export class PushService implements PushTarget {
       const s = this.sessions.get(id);
       if (!s || !s.subs.has(channel)) continue;
       this.forget(s, channel);
-      s.conn?.send(frame, s);
+      if (s.conn) s.conn.send(frame, s);
+      else (s.awayFrames ??= []).push(frame); // told on resume
     }
   }
 
   async disconnectUser(user: string, reason: string): Promise<number> {
     const set = [...(this.byUser.get(user) ?? [])];
-    await Promise.all(set.map((s) => this.end(s, 'disconnect', CLOSE_CODES.disconnected)));
+    await Promise.all(set.map((s) => this.end(s, 'disconnect', CLOSE_CODES.disconnected, reason)));
     this.deps.log.info({ user, reason, sessions: set.length }, 'user disconnected');
     return set.length;
   }

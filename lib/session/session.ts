@@ -29,6 +29,8 @@ export class Session {
   /** ms since the epoch when the connection went away (0 while attached). */
   detachedAt = 0;
   readonly subs = new SmallMap<string, Sub>();
+  /** Frames for the client that happened while it was away (kicks), sent when it resumes. */
+  awayFrames: Prepared[] | null = null;
   ended = false;
 
   constructor(

@@ -219,3 +219,23 @@ describe('session expiry', () => {
     assert.notEqual(again.session, connected.session);
   });
 });
+
+describe('kicks while away', () => {
+  let t: TestNode;
+  before(async () => { t = await startTestNode(); });
+  after(async () => { await t.stop(); });
+
+  test('a kick that happens while the socket is away is told on resume; the disconnect reason reaches the client', async () => {
+    const { client, connected } = await TestClient.connect(t.url, { token: await t.token('wanderer') });
+    await client.subscribe('away-room');
+    client.close();
+    await t.api('POST', '/v1/channels/away-room/kick', { user: 'wanderer', reason: 'flooding' });
+    const { client: back } = await TestClient.connect(t.url, { session: connected.session as string });
+    const kicked = await back.next((f) => f.type === 'kicked');
+    assert.equal(kicked.channel, 'away-room');
+    assert.equal(kicked.reason, 'flooding');
+    await t.api('POST', '/v1/users/wanderer/disconnect', { reason: 'account closed' });
+    const closed = await back.waitClosed();
+    assert.deepEqual(closed, { code: 4000, reason: 'account closed' });
+  });
+});
