@@ -32,6 +32,8 @@ export interface Options {
   webhook: string | null;
   /** Secret that signs webhook requests; defaults to the API key. @default null */
   webhookSecret: string | null;
+  /** Events sent to the webhook; the others count as not implemented (allow / unchanged). Empty = all six. @default [] */
+  webhookEvents: string[];
   /** Allowed `Origin` values for client connections; empty = any. @default [] */
   allowedOrigins: string[];
   /** pino log level: fatal, error, warn, info, debug, trace, silent. @default "info" */
@@ -81,6 +83,7 @@ export function defaultOptions(): Options {
     hooks: null,
     webhook: null,
     webhookSecret: null,
+    webhookEvents: [],
     allowedOrigins: [],
     logLevel: 'info',
     maxBodyBytes: 65536,
@@ -129,6 +132,10 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
   for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
     'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs'] as const) {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
+  }
+  const events = ['connect', 'subscribe', 'publish', 'deliver', 'unsubscribe', 'disconnect'];
+  for (const e of o.webhookEvents) {
+    if (!events.includes(e)) throw new OptionsError('webhookEvents', `"${e}" is not one of ${events.join(', ')}`);
   }
   if (o.webhook !== null) {
     try { new URL(o.webhook); } catch { throw new OptionsError('webhook', `"${o.webhook}" is not a URL`); }

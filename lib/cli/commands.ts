@@ -19,6 +19,7 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   hooks: ['FILE', 'in-process hook module (default export of hook functions)'],
   webhook: ['URL', 'webhook receiver; events are POSTed to URL/{event}'],
   webhookSecret: ['S', 'secret that signs webhook requests (default: the API key)'],
+  webhookEvents: ['E1,E2', 'events sent to the webhook (connect,subscribe,publish,deliver,unsubscribe,disconnect); none = all'],
   allowedOrigins: ['O1,O2', 'allowed Origin values of client connections; none = any'],
   logLevel: ['LEVEL', 'fatal, error, warn, info, debug, trace or silent'],
   maxBodyBytes: ['N', 'largest REST request body, bytes'],

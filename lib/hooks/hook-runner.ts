@@ -259,7 +259,7 @@ function checkDeliver(v: unknown, n: number): DeliverReply | null {
  * Builds the node's HookRunner from its options: `--hooks FILE` (module) or `--webhook URL` (signed with
  * webhookSecret, else `fallbackSecret`, the API key). Null when neither is set.
  */
-export async function openHooks(o: Pick<Options, 'hooks' | 'webhook' | 'webhookSecret' | 'hookTimeoutMs' | 'hookConcurrency' | 'hookFailure'>,
+export async function openHooks(o: Pick<Options, 'hooks' | 'webhook' | 'webhookSecret' | 'webhookEvents' | 'hookTimeoutMs' | 'hookConcurrency' | 'hookFailure'>,
   fallbackSecret: string, log?: HookLogger): Promise<HookRunner | null> {
   if (o.hooks && o.webhook) throw new OptionsError('hooks', 'set either hooks (a module) or webhook (a URL), not both');
   const runnerOpts: HookRunnerOptions = { timeoutMs: o.hookTimeoutMs, failure: o.hookFailure, ...(log ? { log } : {}) };
@@ -267,7 +267,7 @@ export async function openHooks(o: Pick<Options, 'hooks' | 'webhook' | 'webhookS
   if (o.webhook) {
     const hooks = new WebhookHooks({ url: o.webhook, secret: o.webhookSecret ?? fallbackSecret,
       concurrency: o.hookConcurrency, timeoutMs: o.hookTimeoutMs });
-    return new HookRunner(hooks, runnerOpts);
+    return new HookRunner(o.webhookEvents.length > 0 ? onlyEvents(hooks, o.webhookEvents) : hooks, runnerOpts);
   }
   return null;
 }
@@ -278,4 +278,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** `hooks` reduced to `events` (the rest count as not implemented), keeping close(). */
+function onlyEvents(hooks: Hooks & ClosableHooks, events: string[]): Hooks & ClosableHooks {
+  const out: Record<string, unknown> = { close: () => hooks.close() };
+  for (const e of HOOK_EVENTS) {
+    const fn = hooks[e];
+    if (events.includes(e) && typeof fn === 'function') out[e] = fn.bind(hooks);
+  }
+  return out as unknown as Hooks & ClosableHooks;
 }

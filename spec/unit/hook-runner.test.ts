@@ -145,10 +145,14 @@ test('loadHookModule loads a file relative to cwd and names the file when it is 
     await assert.rejects(loadHookModule(join(dir, 'empty.mjs')), /empty\.mjs: exports none of the hook functions/);
     await assert.rejects(loadHookModule(join(dir, 'broken.mjs')), /cannot load hook module .*broken\.mjs/);
     await assert.rejects(loadHookModule(join(dir, 'missing.mjs')), /cannot load hook module .*missing\.mjs/);
-    const base = { webhook: null, webhookSecret: null, hookTimeoutMs: 100, hookConcurrency: 4, hookFailure: 'deny' as const };
+    const base = { webhook: null, webhookSecret: null, webhookEvents: [], hookTimeoutMs: 100, hookConcurrency: 4, hookFailure: 'deny' as const };
     assert.equal(await openHooks({ ...base, hooks: null }, 'k'), null);
     assert.equal((await openHooks({ ...base, hooks: join(dir, 'good.mjs') }, 'k'))?.has('connect'), true);
     await assert.rejects(openHooks({ ...base, hooks: join(dir, 'good.mjs'), webhook: 'http://127.0.0.1:1' }, 'k'), /not both/);
+    const some = await openHooks({ ...base, hooks: null, webhook: 'http://127.0.0.1:1', webhookEvents: ['publish'] }, 'k');
+    assert.deepEqual(['connect', 'subscribe', 'publish', 'deliver'].map((e) => some!.has(e as never)), [false, false, true, false],
+      'only the chosen events go to the webhook; the others count as not implemented');
+    await some!.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
