@@ -8,12 +8,15 @@
 // mac = HMAC-SHA256(secret, "hashpub/admit/v1\0" | nonce | prover's public key | u16 len | cluster
 //                          | u16 len | url). The prover's key is the Noise-authenticated conn.remotePublicKey
 // on the verifier's side, so an answer cannot be relayed or replayed by another key or on another connection.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import DHT from 'hyperdht';
 import Hyperswarm from 'hyperswarm';
 import { OptionsError } from '../errors.js';
+import { admissionProof, clusterTopic, FrameKind, frameOf, WIRE_VERSION } from './admission.js';
 import type { FrameHandler, LinkStats, Membership, MembershipEvents, StatsSource } from './membership.js';
+
+export { admissionProof, clusterTopic, FrameKind, WIRE_VERSION } from './admission.js';
 
 /** Options of a hyperswarm membership. */
 export interface HyperswarmMembershipOptions {
@@ -39,11 +42,6 @@ export interface HyperswarmMembershipOptions {
   topic?: Buffer;
 }
 
-/** Frame kinds on the wire (exported for tests that speak the protocol by hand). */
-export const FrameKind = { HELLO: 1, PROOF: 2, DATA: 3 } as const;
-/** Version byte carried by HELLO. */
-export const WIRE_VERSION = 1;
-
 const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
 const MAX_URL_BYTES = 2048;
@@ -51,32 +49,6 @@ const MAX_URL_BYTES = 2048;
 const PRE_ADMISSION_MAX = 1 + MAC_BYTES + MAX_URL_BYTES;
 /** secret-stream refuses writes of 16 MiB or more: larger batches are written in slices. */
 const MAX_WRITE = 8 * 1024 * 1024;
-
-/** The 32-byte discovery topic of a cluster: clusters with different secrets never meet. */
-export function clusterTopic(cluster: string, secret: string): Buffer {
-  return createHmac('sha256', secret).update(`hashpub/topic/v1\0${cluster}`).digest();
-}
-
-/** The admission answer for `nonce`, proving `publicKey` knows the secret of `cluster` and advertises `url`. */
-export function admissionProof(secret: string, nonce: Buffer, publicKey: Buffer, cluster: string, url: string): Buffer {
-  const c = Buffer.from(cluster);
-  const u = Buffer.from(url);
-  const u16 = (n: number): Buffer => Buffer.from([n >>> 8, n & 0xff]);
-  return createHmac('sha256', secret).update('hashpub/admit/v1\0').update(nonce).update(publicKey)
-    .update(u16(c.length)).update(c).update(u16(u.length)).update(u).digest();
-}
-
-/** One wire frame: length prefix, kind, then the parts. */
-function frameOf(kind: number, ...parts: Buffer[]): Buffer {
-  let body = 1;
-  for (const part of parts) body += part.length;
-  const out = Buffer.allocUnsafe(4 + body);
-  out.writeUInt32BE(body, 0);
-  out[4] = kind;
-  let at = 5;
-  for (const part of parts) at += part.copy(out, at);
-  return out;
-}
 
 /** Options after validation, defaults filled in. */
 type ResolvedOptions = Required<Omit<HyperswarmMembershipOptions, 'keyPair' | 'topic'>>;
