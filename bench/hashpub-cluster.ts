@@ -1,17 +1,18 @@
 /**
- * A minimal hashpub cluster for bench/run.ts: one `hashpub bootstrap` process plus N `hashpub start` processes on
- * loopback, spawned with the CLI exactly as a user would (each under `ulimit -n 20000`, optionally pinned with
- * `taskset -c`). Ready when every node's GET /healthz is 200 and its GET /v1/cluster lists all N members.
+ * A minimal hashpub cluster for bench/run.ts and bench/cluster/fanout.ts: one `hashpub bootstrap` process plus N
+ * `hashpub start` processes on loopback, spawned with the CLI exactly as a user would (each under `ulimit -n 20000`,
+ * optionally pinned with `taskset -c`). Ready when every node's GET /healthz is 200 and its GET /v1/cluster lists all N members.
  * CPU and RSS come from /proc/<pid>/stat and /proc/<pid>/status of the node processes (summed).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from './support/proc.js';
 
-const CLK_TCK = 100;
-const FD_LIMIT = 20_000;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+const CLK_TCK = 100; // Linux USER_HZ
+/** `ulimit -n` of every node process. */
+export const FD_LIMIT = 20_000;
 
 interface CliProc { child: ChildProcess; out: () => string; tail: () => string }
 
@@ -24,9 +25,12 @@ export interface ClusterOptions {
   /** Called with every spawned child, so the caller can kill it on exit. */
   track: (c: ChildProcess) => void;
   name?: string;
+  /** Collects the nodes' data dirs (also removed by stop()), e.g. to remove them on a signal. */
+  dataDirs?: string[];
 }
 
-export interface NodeProc { url: string; pid: number; proc: CliProc; data: string }
+/** `id`: the node's own id (GET /v1/cluster "self"), known once start() resolves. */
+export interface NodeProc { url: string; id: string; pid: number; proc: CliProc; data: string }
 
 function spawnCli(bin: string, args: string[], cpus: string | null, track: (c: ChildProcess) => void): CliProc {
   const cmd = [...(cpus && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', cpus] : []), process.execPath, bin, ...args];
@@ -65,26 +69,27 @@ async function stopCli(p: CliProc): Promise<void> {
   }
 }
 
-async function get(url: string, key: string): Promise<{ status: number; text: string }> {
-  const res = await fetch(url, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(5000) });
+async function get(url: string, key: string, timeoutMs = 5000): Promise<{ status: number; text: string }> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(timeoutMs) });
   return { status: res.status, text: await res.text() };
 }
 
 export class HashpubCluster {
-  private constructor(readonly bootstrap: CliProc, readonly nodes: NodeProc[]) {}
+  private constructor(readonly bootstrap: CliProc, readonly nodes: NodeProc[], private readonly apiKey: string) {}
 
   static async start(o: ClusterOptions): Promise<HashpubCluster> {
     const boot = spawnCli(o.bin, ['bootstrap', '--host', '127.0.0.1', '--port', '0'], o.cpus, o.track);
     const nodes: NodeProc[] = [];
-    const cluster = new HashpubCluster(boot, nodes);
+    const cluster = new HashpubCluster(boot, nodes, o.apiKey);
     try {
       const [, addr] = await waitOutput(boot, /bootstrap listening on (127\.\d+\.\d+\.\d+:\d+)/, 15_000, 'bootstrap');
       await Promise.all(Array.from({ length: o.nodes }, async (_, i) => {
         const data = mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
+        o.dataDirs?.push(data);
         const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', addr!,
           '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
           '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn'], o.cpus, o.track);
-        const node: NodeProc = { url: '', pid: proc.child.pid!, proc, data };
+        const node: NodeProc = { url: '', id: '', pid: proc.child.pid!, proc, data };
         nodes[i] = node;
         const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${i}`);
         node.url = url!;
@@ -95,7 +100,10 @@ export class HashpubCluster {
           try {
             if ((await get(`${n.url}/healthz`, o.apiKey)).status !== 200) return -1;
             const r = await get(`${n.url}/v1/cluster`, o.apiKey);
-            return r.status === 200 ? (JSON.parse(r.text) as { members: unknown[] }).members.length : -1;
+            if (r.status !== 200) return -1;
+            const view = JSON.parse(r.text) as { self: string; members: unknown[] };
+            n.id = view.self;
+            return view.members.length;
           } catch { return -1; }
         }));
         if (views.every((v) => v === o.nodes)) break;
@@ -112,6 +120,15 @@ export class HashpubCluster {
   /** The node processes' pids (the sh wrappers exec node, so the pid is node's). */
   pids(): number[] {
     return this.nodes.filter(Boolean).map((n) => n.pid);
+  }
+
+  /** How many members each node lists in GET /v1/cluster (-1: no answer in 10 s). */
+  memberCounts(): Promise<number[]> {
+    return Promise.all(this.nodes.map(async (n) => {
+      try {
+        return (JSON.parse((await get(`${n.url}/v1/cluster`, this.apiKey, 10_000)).text) as { members: unknown[] }).members.length;
+      } catch { return -1; }
+    }));
   }
 
   /** CPU microseconds (user, system) and RSS bytes summed over the node processes. */

@@ -8,22 +8,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Histogram } from './support/histogram.js';
+import type { PhaseCounts } from './support/phases.js';
+import { renderTable } from './support/table.js';
 
-export interface PhaseResult {
-  messages: number;
-  published: number;
-  publishFailures: number;
+export interface PhaseResult extends PhaseCounts {
   /** Publishes re-sent after their keep-alive connection was reset (cumulative over the run). */
   publishRetries?: number;
-  lastPublishError?: string;
-  deliveries: number;
-  expected: number;
-  completeSockets: number;
-  socketsWithDuplicates: number;
-  timedOut: boolean;
-  elapsedMs: number;
-  publishMs: number;
-  deliveriesPerSec: number;
   serverCpuUs: number;
   serverCpuSystemUs: number;
   serverCpuUsPerDelivery: number | null;
@@ -87,18 +77,12 @@ function ratio(a: number | null | undefined, b: number | null | undefined): stri
   return `${(a / b).toFixed(2)}x`;
 }
 
-function mdTable(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-  return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
-}
-
 const lost = (r: RunResult) => (r.burst ? r.burst.expected - r.burst.deliveries : 0) + (r.paced ? r.paced.expected - r.paced.deliveries : 0);
 
 export function workloadTable(runs: RunResult[], n: number): string {
   const rows = runs.filter((r) => r.subscribers === n && r.system !== 'hashpub-capacity');
   const hp = rows.find((r) => r.system === 'hashpub' && !r.error);
-  return mdTable(
+  return renderTable(
     ['system', 'server procs', 'subscribed', 'deliveries/s', 'server CPU us/delivery', 'p50 ms', 'p99 ms', 'RSS/conn KB',
       'lost', 'client CPU %', 'hashpub / system: deliveries/s', 'CPU/delivery', 'RSS/conn', 'p99'],
     rows.map((r) => {
@@ -121,7 +105,7 @@ export function workloadTable(runs: RunResult[], n: number): string {
 function capacityTable(runs: RunResult[]): string | null {
   const rows = runs.filter((r) => r.system === 'hashpub-capacity');
   if (rows.length === 0) return null;
-  return mdTable(['nodes', 'subscribers asked', 'subscribed', 'published / burst messages', 'delivered / expected', 'deliveries/s', 'server CPU us/delivery', 'RSS/conn KB', 'error'],
+  return renderTable(['nodes', 'subscribers asked', 'subscribed', 'published / burst messages', 'delivered / expected', 'deliveries/s', 'server CPU us/delivery', 'RSS/conn KB', 'error'],
     rows.map((r) => [String(r.serverProcesses || '-') + ((r.loadavg1AtStart ?? 0) > BUSY_LOAD ? ' *' : ''), String(r.subscribers), r.connect ? String(r.connect.ok) : '-',
       r.burst ? `${r.burst.published} / ${r.burst.messages}` + (r.burst.lastPublishError ? ` (last failure: ${r.burst.lastPublishError.slice(0, 120).replace(/\|/g, '/')})` : '') : '-',
       r.burst ? `${r.burst.deliveries} / ${r.burst.expected}` + (r.burst.timedOut ? ' (no delivery for 4 s: stopped waiting)' : '') : '-',

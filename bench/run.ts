@@ -30,18 +30,19 @@
  * Output: bench/results/bench-<date>T<hhmm>[-quick].json, bench/results/README.md and bench/results/chart.svg
  * (a quick run: quick.md and chart-quick.svg; custom runs: the JSON only, unless --readme).
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
+import { cpus, freemem, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
 import { HashpubCluster } from './hashpub-cluster.js';
 import type { Protocol, SubscriberRequest } from './clients/subscribers.js';
-import { Histogram } from './support/histogram.js';
 import { nowMs, type ClientEvent, type ConnectResult, type PhaseReport, type ServerStats } from './support/ipc.js';
+import { environment, runMain } from './support/main.js';
+import { hashpubBody, Publisher, publishPhase, round, setPhase, sumReports } from './support/phases.js';
+import { children, killChildren as killAll, Peer, sleep, track } from './support/proc.js';
 import { renderChart, renderReadme, type BenchOutput, type RunResult, type PhaseResult } from './report.js';
 
 const argv = process.argv.slice(2);
@@ -79,9 +80,7 @@ const CLIENT_SCRIPT = join(here, 'clients/subscribers.js');
 const PUSHPIN_BIN = process.env.PUSHPIN_BIN ?? '/usr/bin/pushpin';
 const runDeadline = Date.now() + RUN_DEADLINE_MS;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 // ---------------------------------------------------------------------------------------------------
 // CPU pinning: servers on the first half of the cores, clients + publisher (this process) on the rest.
@@ -101,17 +100,6 @@ function pin(pid: number | undefined, cpuList: string | null): void {
 // ---------------------------------------------------------------------------------------------------
 // Child processes: every one is tracked and killed on exit, error or signal.
 
-const children = new Set<ChildProcess>();
-function track(c: ChildProcess): void {
-  children.add(c);
-  c.once('exit', () => children.delete(c));
-}
-function killAll(): void {
-  for (const c of children) {
-    try { c.kill('SIGKILL'); } catch { /* already gone */ }
-  }
-  children.clear();
-}
 process.on('exit', killAll);
 let cleanup: (() => Promise<void>) | null = null;
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -121,58 +109,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-/** An IPC peer with an inbox, so no message is lost between a send and the wait for its answer. */
-class Peer<In extends { ev: string }> {
-  private inbox: In[] = [];
-  private waiters: Array<{ pred: (m: In) => boolean; resolve: (m: In) => void }> = [];
-  exited: string | null = null;
-
-  constructor(readonly name: string, readonly child: ChildProcess) {
-    track(child);
-    child.on('message', (raw) => {
-      const m = raw as In;
-      const w = this.waiters.findIndex((x) => x.pred(m));
-      if (w >= 0) this.waiters.splice(w, 1)[0]!.resolve(m);
-      else this.inbox.push(m);
-    });
-    child.on('exit', (code, signal) => { this.exited = `exit code ${code} signal ${signal}`; });
-  }
-
-  send(m: unknown): void {
-    if (this.child.connected) this.child.send(m as never);
-  }
-
-  next(pred: (m: In) => boolean, timeoutMs: number, what: string): Promise<In> {
-    const i = this.inbox.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
-    if (this.exited !== null) return Promise.reject(new Error(`${this.name}: ${what}: child exited (${this.exited})`));
-    return new Promise((resolve, reject) => {
-      const waiter = { pred, resolve: (m: In) => { cleanupW(); resolve(m); } };
-      const fail = (why: string) => {
-        cleanupW();
-        const at = this.waiters.indexOf(waiter);
-        if (at >= 0) this.waiters.splice(at, 1);
-        reject(new Error(`${this.name}: ${what}: ${why}`));
-      };
-      const timer = setTimeout(() => fail(`no answer in ${timeoutMs} ms`), timeoutMs);
-      const onExit = () => fail(`child exited (${this.exited})`);
-      const cleanupW = () => { clearTimeout(timer); this.child.off('exit', onExit); };
-      this.child.once('exit', onExit);
-      this.waiters.push(waiter);
-    });
-  }
-
-  async stop(request: unknown, graceMs = 3000): Promise<void> {
-    if (this.exited !== null) return;
-    const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
-    this.send(request);
-    await Promise.race([gone, sleep(graceMs)]);
-    if (this.exited === null) {
-      this.child.kill('SIGKILL');
-      await Promise.race([gone, sleep(1000)]);
-    }
-  }
-}
 type ClientPeer = Peer<ClientEvent>;
 
 // ---------------------------------------------------------------------------------------------------
@@ -194,8 +130,6 @@ interface Handle {
   stop(): Promise<void>;
   info: Record<string, unknown>;
 }
-
-const hashpubBody = (json: string) => `{"data":${json}}`;
 
 /** A Node bench server child (bench/servers/*.js): forked with --expose-gc, pinned, URL read from stdout. */
 async function startNodeServer(script: string, name: string, env: Record<string, string> = {}): Promise<{ peer: Peer<ServerStats>; announce: Record<string, unknown> }> {
@@ -315,60 +249,9 @@ function pkgVersion(name: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Publishing.
-
-const PAD = 'x'.repeat(40);
-let phaseSeq = 0;
-
-class Publisher {
-  readonly pool: Pool;
-  failures = 0;
-  retries = 0;
-  lastError = '';
-  constructor(readonly h: Handle) {
-    this.pool = new Pool(h.publishUrl, { connections: BURST_CONCURRENCY, pipelining: 1, keepAliveTimeout: 30_000 });
-  }
-
-  /** One publish; a request that died on a reused keep-alive connection (never processed) is sent once more. */
-  async publish(phase: number, seq: number, retry = true): Promise<boolean> {
-    try {
-      const json = `{"__p":${phase},"__t":${nowMs().toFixed(3)},"seq":${seq},"pad":"${PAD}"}`;
-      const res = await this.pool.request({
-        path: this.h.publishPath, method: 'POST', body: this.h.publishBody(json),
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        headersTimeout: 30_000, bodyTimeout: 30_000,
-      });
-      const text = await res.body.text();
-      if (res.statusCode !== 200) {
-        this.failures++;
-        this.lastError = `${res.statusCode} ${text.slice(0, 200)}`;
-        return false;
-      }
-      return true;
-    } catch (err) {
-      const code = (err as { code?: string })?.code ?? '';
-      if (retry && (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE')) {
-        this.retries++;
-        return this.publish(phase, seq, false);
-      }
-      this.failures++;
-      this.lastError = String((err as Error)?.message ?? err);
-      return false;
-    }
-  }
-
-  close(): Promise<void> {
-    return this.pool.destroy();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Phases.
 
-async function setPhase(clients: ClientPeer[], phase: number, expectPerSocket: number): Promise<void> {
-  for (const c of clients) c.send({ cmd: 'phase', phase, expectPerSocket } satisfies SubscriberRequest);
-  await Promise.all(clients.map((c) => c.next((m) => m.ev === 'phase-ready' && m.phase === phase, 10_000, 'phase')));
-}
+let phaseSeq = 0;
 
 /**
  * Each client's report for `phase`: its own "done" report, or, when deliveries stop growing for QUIET_MS (a
@@ -412,26 +295,7 @@ async function runPhase(h: Handle, pub: Publisher, clients: ClientPeer[], opts: 
   const u0 = await h.usage(false);
   const failures0 = pub.failures;
   const t0 = nowMs();
-  const publishDeadline = Date.now() + Math.max(30_000, opts.ratePerSec ? (opts.messages / opts.ratePerSec) * 1000 * 2 : 0);
-  let published = 0;
-  if (opts.ratePerSec === null) {
-    let next = 0;
-    await Promise.all(Array.from({ length: BURST_CONCURRENCY }, async () => {
-      while (next < opts.messages && Date.now() < publishDeadline) {
-        if (await pub.publish(phase, next++)) published++;
-      }
-    }));
-  } else {
-    const interval = 1000 / opts.ratePerSec;
-    const inFlight = new Set<Promise<void>>();
-    for (let i = 0; i < opts.messages && Date.now() < publishDeadline; i++) {
-      await sleep(t0 + i * interval - nowMs());
-      while (inFlight.size >= BURST_CONCURRENCY) await Promise.race(inFlight);
-      const p: Promise<void> = pub.publish(phase, i).then((ok) => { if (ok) published++; inFlight.delete(p); });
-      inFlight.add(p);
-    }
-    await Promise.all(inFlight);
-  }
+  const published = await publishPhase(pub, phase, t0, { messages: opts.messages, ratePerSec: opts.ratePerSec, concurrency: BURST_CONCURRENCY });
   const publishMs = nowMs() - t0;
   if (published < opts.messages) {
     for (const c of clients) c.send({ cmd: 'expect', phase, expectPerSocket: published } satisfies SubscriberRequest);
@@ -439,17 +303,7 @@ async function runPhase(h: Handle, pub: Publisher, clients: ClientPeer[], opts: 
   const { reports, timedOut } = await collect(clients, phase, Date.now() + opts.drainMs);
   const u1 = await h.usage(false);
 
-  const hist = new Histogram();
-  let deliveries = 0, expected = 0, complete = 0, dup = 0, lastAt = 0, clientCpu = 0;
-  for (const r of reports) {
-    hist.merge(r.latency);
-    deliveries += r.received;
-    expected += r.expected;
-    complete += r.completeSockets;
-    dup += r.overSockets;
-    lastAt = Math.max(lastAt, r.lastAt);
-    clientCpu += r.cpuUs;
-  }
+  const { hist, deliveries, expected, complete, dup, lastAt, clientCpu } = sumReports(reports);
   const elapsedMs = lastAt > 0 ? lastAt - t0 : 0;
   const serverCpuUs = u1.cpuUs - u0.cpuUs;
   const failures = pub.failures - failures0;
@@ -534,7 +388,7 @@ async function runOne(id: SystemId, n: number, opts: { capacity?: boolean } = {}
     };
     log(`${id} N=${n}: RSS ${mb(before.rss)} -> ${mb(after.rss)} MB = ${(result.memory.rssPerConn / 1024).toFixed(2)} KB/conn`);
 
-    pub = new Publisher(h);
+    pub = new Publisher(h.publishUrl, { connections: BURST_CONCURRENCY, apiKey: API_KEY, path: h.publishPath, body: h.publishBody, retryReset: true });
     const warm = Math.max(3, Math.ceil(20_000 / n));
     result.warmup = await runPhase(h, pub, clients, { messages: warm, ratePerSec: null, drainMs: 20_000 });
     // Subscribers the server accepted but never delivered the warm-up to are closed and left out of the later
@@ -626,9 +480,7 @@ async function main(): Promise<void> {
     date: started.toISOString(),
     durationS: round((Date.now() - started.getTime()) / 1000, 1),
     environment: {
-      node: process.version, platform: `${process.platform} ${release()}`, arch: process.arch,
-      cpuModel: cpus()[0]?.model ?? 'unknown', cores: NCPU, totalMemMB: Math.round(totalmem() / 1048576),
-      loadavgAtEnd: loadavg().map((v) => round(v, 2)),
+      ...environment(),
       pinning: PINNING ? { servers: SERVER_CPUS, clientsAndPublisher: CLIENT_CPUS } : null,
       pushpin: pushpinInstalled ? 'installed' : pushpinHint,
     },
@@ -671,18 +523,4 @@ async function main(): Promise<void> {
   process.stdout.write(`results: ${files.join('\n         ')}\n`);
 }
 
-const hardStop = setTimeout(() => {
-  log('hard deadline passed: killing children and exiting');
-  killAll();
-  process.exit(2);
-}, RUN_DEADLINE_MS + 180_000);
-hardStop.unref();
-
-main().then(() => {
-  killAll();
-  process.exit(0);
-}, (err) => {
-  log(`fatal: ${String((err as Error)?.stack ?? err)}`);
-  killAll();
-  process.exit(1);
-});
+runMain(main, { log, killAll, hardStopMs: RUN_DEADLINE_MS + 180_000 });

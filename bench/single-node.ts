@@ -21,15 +21,17 @@
  * The machine has 2 cores: the server, the client processes and the publisher share them, so absolute
  * numbers are noisy and client-bound; compare the two servers run by run, not against other machines.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
-import { Histogram } from './support/histogram.js';
-import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type PhaseReport, type ServerStats } from './support/ipc.js';
+import type { Histogram } from './support/histogram.js';
+import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type ServerStats } from './support/ipc.js';
+import { environment, runMain } from './support/main.js';
+import { collect, connectClients, type PhaseCounts, phaseCounts, publishPhase, Publisher, round, setPhase, sumReports } from './support/phases.js';
+import { children, killChildren as killAll, Peer, sleep } from './support/proc.js';
+import { fmt as f, renderTable as render } from './support/table.js';
 
 type ServerKind = 'ws' | 'hashpub';
 
@@ -65,20 +67,11 @@ const SERVER_SCRIPTS: Record<ServerKind, string> = {
 const CLIENT_SCRIPT = join(here, 'clients/ws-subscribers.js');
 const runDeadline = Date.now() + RUN_DEADLINE_MS;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 // ---------------------------------------------------------------------------------------------------
 // Child processes: every one is tracked and killed on exit, error or signal.
 
-const children = new Set<ChildProcess>();
-
-function killAll(): void {
-  for (const c of children) {
-    try { c.kill('SIGKILL'); } catch { /* already gone */ }
-  }
-  children.clear();
-}
 process.on('exit', killAll);
 /** SIGTERM first (the hashpub server child then removes its temp data dir), SIGKILL what is left after 3 s. */
 async function terminateAll(): Promise<void> {
@@ -95,63 +88,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     log(`${sig}: stopping ${children.size} child processes`);
     void terminateAll().finally(() => process.exit(130));
   });
-}
-
-/** An IPC peer with an inbox, so no message is lost between a send and the wait for its answer. */
-class Peer<In extends { ev: string }> {
-  private inbox: In[] = [];
-  private waiters: Array<{ pred: (m: In) => boolean; resolve: (m: In) => void }> = [];
-  exited: string | null = null;
-
-  constructor(readonly name: string, readonly child: ChildProcess) {
-    children.add(child);
-    child.on('message', (raw) => {
-      const m = raw as In;
-      const w = this.waiters.findIndex((x) => x.pred(m));
-      if (w >= 0) this.waiters.splice(w, 1)[0]!.resolve(m);
-      else this.inbox.push(m);
-    });
-    child.on('exit', (code, signal) => {
-      this.exited = `exit code ${code} signal ${signal}`;
-      children.delete(child);
-    });
-  }
-
-  send(m: unknown): void {
-    if (this.child.connected) this.child.send(m as never);
-  }
-
-  /** The next message matching `pred`, or an error after `timeoutMs` or if the child exits. */
-  next(pred: (m: In) => boolean, timeoutMs: number, what: string): Promise<In> {
-    const i = this.inbox.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
-    return new Promise((resolve, reject) => {
-      const waiter = { pred, resolve: (m: In) => { cleanup(); resolve(m); } };
-      const fail = (why: string) => {
-        cleanup();
-        const at = this.waiters.indexOf(waiter);
-        if (at >= 0) this.waiters.splice(at, 1);
-        reject(new Error(`${this.name}: ${what}: ${why}`));
-      };
-      const timer = setTimeout(() => fail(`no answer in ${timeoutMs} ms`), timeoutMs);
-      const onExit = () => fail(`child exited (${this.exited})`);
-      const cleanup = () => { clearTimeout(timer); this.child.off('exit', onExit); };
-      this.child.once('exit', onExit);
-      this.waiters.push(waiter);
-    });
-  }
-
-  /** Asks the child to leave, then kills it if it has not exited after `graceMs`. */
-  async stop(request: unknown, graceMs = 3000): Promise<void> {
-    if (this.exited !== null) return;
-    const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
-    this.send(request);
-    await Promise.race([gone, sleep(graceMs)]);
-    if (this.exited === null) {
-      this.child.kill('SIGKILL');
-      await Promise.race([gone, sleep(1000)]);
-    }
-  }
 }
 
 class ServerProc {
@@ -209,63 +145,13 @@ function startClients(n: number): ClientPeer[] {
 // ---------------------------------------------------------------------------------------------------
 // Publishing (the same HTTP POST for both servers, over keep-alive connections).
 
-const PAD = 'x'.repeat(40);
 let phaseSeq = 0;
-
-class Publisher {
-  readonly pool: Pool;
-  failures = 0;
-  lastError = '';
-  constructor(url: string) {
-    this.pool = new Pool(url, { connections: BURST_CONCURRENCY, pipelining: 1, keepAliveTimeout: 30_000 });
-  }
-
-  /** One publish; the timestamp is taken as the request is issued. Resolves false on any failure. */
-  async publish(phase: number, seq: number): Promise<boolean> {
-    try {
-      const body = `{"data":{"__p":${phase},"__t":${nowMs().toFixed(3)},"seq":${seq},"pad":"${PAD}"}}`;
-      const res = await this.pool.request({
-        path: `/v1/channels/${CHANNEL}/messages`, method: 'POST', body,
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        headersTimeout: 30_000, bodyTimeout: 30_000,
-      });
-      const text = await res.body.text();
-      if (res.statusCode !== 200) {
-        this.failures++;
-        this.lastError = `${res.statusCode} ${text.slice(0, 200)}`;
-        return false;
-      }
-      return true;
-    } catch (err) {
-      this.failures++;
-      this.lastError = String((err as Error)?.message ?? err);
-      return false;
-    }
-  }
-
-  close(): Promise<void> {
-    return this.pool.destroy();
-  }
-}
+const newPublisher = (url: string) => new Publisher(url, { connections: BURST_CONCURRENCY, apiKey: API_KEY, path: `/v1/channels/${CHANNEL}/messages` });
 
 // ---------------------------------------------------------------------------------------------------
 // Phases.
 
-interface PhaseResult {
-  messages: number;
-  published: number;
-  publishFailures: number;
-  lastPublishError?: string;
-  deliveries: number;
-  expected: number;
-  completeSockets: number;
-  socketsWithDuplicates: number;
-  timedOut: boolean;
-  /** First publish to last delivery. */
-  elapsedMs: number;
-  /** First publish to the last publish answer. */
-  publishMs: number;
-  deliveriesPerSec: number;
+interface PhaseResult extends PhaseCounts {
   serverCpuUs: number;
   serverCpuUserUs: number;
   serverCpuSystemUs: number;
@@ -274,27 +160,6 @@ interface PhaseResult {
   serverEventLoopMaxMs: number;
   clientCpuUs: number;
   latencyMs: ReturnType<Histogram['summary']>;
-}
-
-async function setPhase(clients: ClientPeer[], phase: number, expectPerSocket: number): Promise<void> {
-  for (const c of clients) c.send({ cmd: 'phase', phase, expectPerSocket } satisfies ClientRequest);
-  await Promise.all(clients.map((c) => c.next((m) => m.ev === 'phase-ready' && m.phase === phase, 10_000, 'phase')));
-}
-
-/** Each client's report for `phase`: its own "done" report, or what it has at the deadline. */
-async function collect(clients: ClientPeer[], phase: number, deadline: number): Promise<{ reports: PhaseReport[]; timedOut: boolean }> {
-  let timedOut = false;
-  const reports = await Promise.all(clients.map(async (c) => {
-    const isReport = (m: ClientEvent): m is PhaseReport => m.ev === 'report' && m.phase === phase;
-    try {
-      return await c.next(isReport, Math.max(1, deadline - Date.now()), 'phase report') as PhaseReport;
-    } catch {
-      timedOut = true;
-      c.send({ cmd: 'report' } satisfies ClientRequest);
-      return await c.next(isReport, 10_000, 'phase report (asked)') as PhaseReport;
-    }
-  }));
-  return { reports, timedOut };
 }
 
 /**
@@ -310,55 +175,21 @@ async function runPhase(server: ServerProc, pub: Publisher, clients: ClientPeer[
   const cpu0 = (await server.stats(false)).cpu; // also resets the server's event-loop delay histogram
   const failures0 = pub.failures;
   const t0 = nowMs();
-  const publishDeadline = Date.now() + Math.max(30_000, opts.ratePerSec ? (opts.messages / opts.ratePerSec) * 1000 * 2 : 0);
-  let published = 0;
-  if (opts.ratePerSec === null) {
-    let next = 0;
-    await Promise.all(Array.from({ length: BURST_CONCURRENCY }, async () => {
-      while (next < opts.messages && Date.now() < publishDeadline) {
-        if (await pub.publish(phase, next++)) published++;
-      }
-    }));
-  } else {
-    const interval = 1000 / opts.ratePerSec;
-    const inFlight = new Set<Promise<void>>();
-    for (let i = 0; i < opts.messages && Date.now() < publishDeadline; i++) {
-      await sleep(t0 + i * interval - nowMs());
-      while (inFlight.size >= BURST_CONCURRENCY) await Promise.race(inFlight);
-      const p: Promise<void> = pub.publish(phase, i).then((ok) => { if (ok) published++; inFlight.delete(p); });
-      inFlight.add(p);
-    }
-    await Promise.all(inFlight);
-  }
+  const published = await publishPhase(pub, phase, t0, { messages: opts.messages, ratePerSec: opts.ratePerSec, concurrency: BURST_CONCURRENCY });
   const publishMs = nowMs() - t0;
   const { reports, timedOut } = await collect(clients, phase, Date.now() + opts.drainMs);
   const end = await server.stats(false);
   const cpu1 = end.cpu;
 
-  const hist = new Histogram();
-  let deliveries = 0, expected = 0, complete = 0, dup = 0, lastAt = 0, clientCpu = 0;
-  for (const r of reports) {
-    hist.merge(r.latency);
-    deliveries += r.received;
-    expected += r.expected;
-    complete += r.completeSockets;
-    dup += r.overSockets;
-    lastAt = Math.max(lastAt, r.lastAt);
-    clientCpu += r.cpuUs;
-  }
-  const elapsedMs = lastAt > 0 ? lastAt - t0 : 0;
+  const sums = sumReports(reports);
+  const { deliveries } = sums;
   const serverCpuUs = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system);
-  const failures = pub.failures - failures0;
   return {
-    messages: opts.messages, published, publishFailures: failures,
-    ...(failures > 0 ? { lastPublishError: pub.lastError } : {}),
-    deliveries, expected, completeSockets: complete, socketsWithDuplicates: dup, timedOut,
-    elapsedMs: round(elapsedMs, 1), publishMs: round(publishMs, 1),
-    deliveriesPerSec: elapsedMs > 0 ? Math.round(deliveries / (elapsedMs / 1000)) : 0,
+    ...phaseCounts({ messages: opts.messages, published, failures: pub.failures - failures0, lastError: pub.lastError, timedOut, t0, publishMs, sums }),
     serverCpuUs, serverCpuUserUs: cpu1.user - cpu0.user, serverCpuSystemUs: cpu1.system - cpu0.system,
     serverCpuUsPerDelivery: deliveries > 0 ? round(serverCpuUs / deliveries, 3) : null,
     serverEventLoopMaxMs: end.eld.maxMs,
-    clientCpuUs: clientCpu, latencyMs: hist.summary(),
+    clientCpuUs: sums.clientCpu, latencyMs: sums.hist.summary(),
   };
 }
 
@@ -422,18 +253,11 @@ async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
     const wsUrl = server.url.replace(/^http/, 'ws') + '/v1/ws';
     const shares = clients.map((_, i) => Math.floor(n / clients.length) + (i < n % clients.length ? 1 : 0));
     const connectDeadlineMs = 30_000 + n * 10;
-    const t = nowMs();
-    clients.forEach((c, i) => c.send({
-      cmd: 'connect', url: wsUrl, count: shares[i]!, batch: Math.ceil(CONNECT_CONCURRENCY / clients.length),
-      protocol: kind === 'hashpub' ? 'hashpub' : 'floor', channel: CHANNEL, deadlineMs: connectDeadlineMs,
-    } satisfies ClientRequest));
-    const connected = await Promise.all(clients.map((c) =>
-      c.next((m) => m.ev === 'connected', connectDeadlineMs + 20_000, 'connect') as Promise<ConnectResult>));
-    const ok = connected.reduce((a, c) => a + c.ok, 0);
-    result.connect = {
-      ok, failed: connected.reduce((a, c) => a + c.failed, 0), errors: connected.flatMap((c) => c.errors),
-      ms: round(nowMs() - t, 0), perProcess: connected.map((c) => c.ok),
-    };
+    result.connect = await connectClients(clients, {
+      urls: clients.map(() => wsUrl), counts: shares, batch: Math.ceil(CONNECT_CONCURRENCY / clients.length),
+      protocol: kind === 'hashpub' ? 'hashpub' : 'floor', channel: CHANNEL, deadlineMs: connectDeadlineMs, answerSlackMs: 20_000,
+    });
+    const ok = result.connect.ok;
     log(`${kind} N=${n}: ${ok} connected in ${result.connect.ms} ms` + (result.connect.failed ? `, ${result.connect.failed} failed: ${result.connect.errors.join('; ')}` : ''));
     if (ok === 0) throw new Error('no client connected');
 
@@ -457,7 +281,7 @@ async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
     log(`${kind} N=${n}: idle ${round(idleMs / 1000, 1)} s: server CPU ${result.memory.idleCpuPct}% of a core ` +
       `(${emptyIdleCpuPct}% with no clients), longest event-loop block ${idle1.eld.maxMs} ms`);
 
-    pub = new Publisher(server.url);
+    pub = newPublisher(server.url);
     const warm = Math.max(5, Math.ceil(50_000 / n));
     result.warmup = await runPhase(server, pub, clients, { messages: warm, ratePerSec: null, drainMs: 20_000 });
 
@@ -490,19 +314,12 @@ async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
 // ---------------------------------------------------------------------------------------------------
 // Report.
 
-const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 const mb = (b: number) => (b / 1048576).toFixed(1);
 const cpuPct = (a: ServerStats, b: ServerStats, ms: number) =>
   round(((b.cpu.user - a.cpu.user) + (b.cpu.system - a.cpu.system)) / (ms * 10), 2);
 const sysShare = (p: PhaseResult) => (p.serverCpuUs > 0 ? Math.round((100 * p.serverCpuSystemUs) / p.serverCpuUs) : 0);
 
 function table(runs: RunResult[]): string {
-  const f = (v: number | null | undefined, d: number) => (v === null || v === undefined ? '-' : v.toFixed(d));
-  const render = (head: string[], rows: string[][]) => {
-    const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-    return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
-  };
   const id = (r: RunResult) => [r.server, String(r.subscribers)];
   const memory = render(
     ['server', 'conns', 'connected', 'RSS/conn KB', 'heap/conn KB', 'idle CPU % of 1 core (no clients)', 'idle loop max ms'],
@@ -542,11 +359,7 @@ async function main(): Promise<void> {
     mode: QUICK ? 'quick' : 'full',
     date: started.toISOString(),
     durationS: round((Date.now() - started.getTime()) / 1000, 1),
-    environment: {
-      node: process.version, platform: `${process.platform} ${release()}`, arch: process.arch,
-      cpuModel: cpus()[0]?.model ?? 'unknown', cores: cpus().length, totalMemMB: Math.round(totalmem() / 1048576),
-      loadavgAtEnd: loadavg().map((v) => round(v, 2)),
-    },
+    environment: environment(),
     config: {
       sizes: SIZES, clientProcesses: CLIENT_PROCS, connectConcurrency: CONNECT_CONCURRENCY, burstConcurrency: BURST_CONCURRENCY,
       burstMessages: { '1000': 1000, '10000': 200 }, pacedDeliveriesPerSec: PACED_DELIVERIES_PER_S, pacedSeconds: Object.fromEntries(SIZES.map((n) => [n, pacedSeconds(n)])),
@@ -572,18 +385,4 @@ async function main(): Promise<void> {
   process.stdout.write(`results: ${file}\n`);
 }
 
-const hardStop = setTimeout(() => {
-  log('hard deadline passed: killing children and exiting');
-  killAll();
-  process.exit(2);
-}, RUN_DEADLINE_MS + 120_000);
-hardStop.unref();
-
-main().then(() => {
-  killAll();
-  process.exit(0);
-}, (err) => {
-  log(`fatal: ${String((err as Error)?.stack ?? err)}`);
-  killAll();
-  process.exit(1);
-});
+runMain(main, { log, killAll, hardStopMs: RUN_DEADLINE_MS + 120_000 });

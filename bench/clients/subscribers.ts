@@ -18,8 +18,8 @@
  */
 import net from 'node:net';
 import WebSocket from 'ws';
-import { Histogram } from '../support/histogram.js';
-import { nowMs, type ClientEvent, type ConnectResult, type PhaseReport } from '../support/ipc.js';
+import { nowMs, type ClientEvent, type ConnectResult } from '../support/ipc.js';
+import { P_KEY, PhaseTally, readInt, T_KEY } from '../support/tally.js';
 
 export type Protocol = 'hashpub' | 'floor' | 'socketio' | 'faye' | 'sse';
 
@@ -36,38 +36,18 @@ export type SubscriberRequest =
 if (!process.send) throw new Error('start this script with child_process.fork (it needs an IPC channel)');
 const send = (m: ClientEvent) => process.send!(m);
 
-const P_KEY = Buffer.from('"__p":');
-const T_KEY = Buffer.from('"__t":');
 const RECORD_END = Buffer.from('\n\n');
 const DEBUG = process.env.BENCH_DEBUG === '1';
 const debugFirst: string[] = [];
 
 interface Conn { close(): void }
 const conns: Conn[] = [];
-let perSocket = new Uint32Array(0);
-let phase = -1;
-let expectPerSocket = 0;
-let received = 0;
-let firstAt = 0;
-let lastAt = 0;
-let hist = new Histogram();
-let cpuAtPhase = process.cpuUsage();
+const tally = new PhaseTally();
 let closed = 0;
-let doneSent = false;
 /** Slots of failed connection attempts (never receive anything). */
 let holes = 0;
 /** Slots that are holes (failed attempts, pruned sockets): 1. */
 let dead = new Uint8Array(0);
-
-function readInt(buf: Buffer, at: number): number {
-  let n = 0;
-  for (let i = at; i < buf.length; i++) {
-    const c = buf[i]!;
-    if (c < 48 || c > 57) break;
-    n = n * 10 + (c - 48);
-  }
-  return n;
-}
 
 /** Counts every message of the current phase in `data` (a whole frame or whole SSE records). */
 function onData(idx: number, data: Buffer): void {
@@ -75,37 +55,19 @@ function onData(idx: number, data: Buffer): void {
   if (p < 0) return;
   let at = 0;
   while (p >= 0) {
-    if (readInt(data, p + P_KEY.length) === phase) {
+    if (readInt(data, p + P_KEY.length) === tally.phase) {
       if (at === 0) at = nowMs();
-      const t = data.indexOf(T_KEY, p);
-      if (t >= 0) hist.record(at - parseFloat(data.toString('latin1', t + T_KEY.length, t + T_KEY.length + 24)));
-      perSocket[idx]!++;
-      received++;
-      if (firstAt === 0) firstAt = at;
-      lastAt = at;
+      tally.record(idx, at, data, data.indexOf(T_KEY, p));
     }
     p = data.indexOf(P_KEY, p + P_KEY.length);
   }
-  if (!doneSent && at !== 0 && received >= expectPerSocket * (conns.length - holes)) {
-    doneSent = true;
+  if (!tally.doneSent && at !== 0 && tally.received >= tally.expectPerSocket * (conns.length - holes)) {
+    tally.doneSent = true;
     send(report(true));
   }
 }
 
-function report(done: boolean): PhaseReport {
-  let complete = 0;
-  let over = 0;
-  for (let i = 0; i < conns.length; i++) {
-    if (perSocket[i] === expectPerSocket) complete++;
-    else if (perSocket[i]! > expectPerSocket) over++;
-  }
-  const cpu = process.cpuUsage(cpuAtPhase);
-  return {
-    ev: 'report', phase, sockets: conns.length - holes, received, expected: expectPerSocket * (conns.length - holes),
-    completeSockets: complete, overSockets: over, firstAt, lastAt, latency: hist.toJSON(),
-    cpuUs: cpu.user + cpu.system, closed, done,
-  };
-}
+const report = (done: boolean) => tally.report(done, conns.length, conns.length - holes, closed);
 
 // ---------------------------------------------------------------------------------------------------
 // Opening one subscriber: resolves with a Conn once it is ready; `idx` is its slot in perSocket.
@@ -316,7 +278,7 @@ async function connect(req: Extract<SubscriberRequest, { cmd: 'connect' }>): Pro
   const start = nowMs();
   const deadline = start + req.deadlineMs;
   const opener = OPENERS[req.protocol];
-  perSocket = new Uint32Array(req.count);
+  tally.perSocket = new Uint32Array(req.count);
   dead = new Uint8Array(req.count);
   let failed = 0;
   let attempted = 0;
@@ -342,7 +304,7 @@ async function connect(req: Extract<SubscriberRequest, { cmd: 'connect' }>): Pro
     }
   }
   holes = failed;
-  if (conns.length > perSocket.length) perSocket = new Uint32Array(conns.length);
+  if (conns.length > tally.perSocket.length) tally.perSocket = new Uint32Array(conns.length);
   if (sseRetries > 0) errors.set(`retried after 502/503 (then connected or failed as counted)`, sseRetries);
   return { ev: 'connected', ok: conns.length - failed, failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
 }
@@ -354,26 +316,19 @@ process.on('message', async (raw) => {
     if (m.cmd === 'connect') {
       send(await connect(m));
     } else if (m.cmd === 'phase') {
-      phase = m.phase;
-      expectPerSocket = m.expectPerSocket;
-      perSocket.fill(0);
-      received = 0;
-      firstAt = lastAt = 0;
-      hist = new Histogram();
-      doneSent = false;
-      cpuAtPhase = process.cpuUsage();
-      send({ ev: 'phase-ready', phase });
+      tally.begin(m.phase, m.expectPerSocket);
+      send({ ev: 'phase-ready', phase: m.phase });
     } else if (m.cmd === 'expect') {
-      if (m.phase !== phase) return;
-      expectPerSocket = m.expectPerSocket;
-      if (!doneSent && received >= expectPerSocket * (conns.length - holes)) {
-        doneSent = true;
+      if (m.phase !== tally.phase) return;
+      tally.expectPerSocket = m.expectPerSocket;
+      if (!tally.doneSent && tally.received >= tally.expectPerSocket * (conns.length - holes)) {
+        tally.doneSent = true;
         send(report(true));
       }
     } else if (m.cmd === 'prune') {
       let pruned = 0;
       for (let i = 0; i < conns.length; i++) {
-        if (perSocket[i] === 0 && !dead[i]) {
+        if (tally.perSocket[i] === 0 && !dead[i]) {
           dead[i] = 1;
           conns[i]!.close();
           pruned++;
@@ -382,8 +337,8 @@ process.on('message', async (raw) => {
       holes += pruned;
       process.send!({ ev: 'pruned', pruned });
     } else if (m.cmd === 'report') {
-      if (DEBUG) for (let i = 0; i < conns.length; i++) if (perSocket[i] === 0) process.stderr.write(`[debug ${i}] ${JSON.stringify(debugFirst[i]?.slice(0, 600))}\n`);
-      send(report(doneSent));
+      if (DEBUG) for (let i = 0; i < conns.length; i++) if (tally.perSocket[i] === 0) process.stderr.write(`[debug ${i}] ${JSON.stringify(debugFirst[i]?.slice(0, 600))}\n`);
+      send(report(tally.doneSent));
     }
     else if (m.cmd === 'close') {
       for (const c of conns) c.close();

@@ -7,69 +7,28 @@
  * 2-core machine the clients compete with the server for CPU.
  */
 import WebSocket from 'ws';
-import { Histogram } from '../support/histogram.js';
-import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type PhaseReport } from '../support/ipc.js';
+import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult } from '../support/ipc.js';
+import { P_KEY, PhaseTally, readInt, T_KEY } from '../support/tally.js';
 
 if (!process.send) throw new Error('start this script with child_process.fork (it needs an IPC channel)');
 const send = (m: ClientEvent) => process.send!(m);
 
-const P_KEY = Buffer.from('"__p":');
-const T_KEY = Buffer.from('"__t":');
-
 const sockets: WebSocket[] = [];
-/** Messages of the current phase per socket (index = socket number). */
-let perSocket = new Uint32Array(0);
-let phase = -1;
-let expectPerSocket = 0;
-let received = 0;
-let firstAt = 0;
-let lastAt = 0;
-let hist = new Histogram();
-let cpuAtPhase = process.cpuUsage();
+const tally = new PhaseTally();
 let closed = 0;
-let doneSent = false;
-
-function readInt(buf: Buffer, at: number): number {
-  let n = 0;
-  for (let i = at; i < buf.length; i++) {
-    const c = buf[i]!;
-    if (c < 48 || c > 57) break;
-    n = n * 10 + (c - 48);
-  }
-  return n;
-}
 
 function onMessage(idx: number, data: Buffer): void {
   const p = data.indexOf(P_KEY);
   if (p < 0) return; // connected / subscribed / other frames
-  if (readInt(data, p + P_KEY.length) !== phase) return;
-  const at = nowMs();
-  const t = data.indexOf(T_KEY);
-  if (t >= 0) hist.record(at - parseFloat(data.toString('latin1', t + T_KEY.length, t + T_KEY.length + 24)));
-  perSocket[idx]!++;
-  received++;
-  if (firstAt === 0) firstAt = at;
-  lastAt = at;
-  if (!doneSent && received >= expectPerSocket * sockets.length) {
-    doneSent = true;
+  if (readInt(data, p + P_KEY.length) !== tally.phase) return;
+  tally.record(idx, nowMs(), data, data.indexOf(T_KEY));
+  if (!tally.doneSent && tally.received >= tally.expectPerSocket * sockets.length) {
+    tally.doneSent = true;
     send(report(true));
   }
 }
 
-function report(done: boolean): PhaseReport {
-  let complete = 0;
-  let over = 0;
-  for (let i = 0; i < sockets.length; i++) {
-    if (perSocket[i] === expectPerSocket) complete++;
-    else if (perSocket[i]! > expectPerSocket) over++;
-  }
-  const cpu = process.cpuUsage(cpuAtPhase);
-  return {
-    ev: 'report', phase, sockets: sockets.length, received, expected: expectPerSocket * sockets.length,
-    completeSockets: complete, overSockets: over, firstAt, lastAt, latency: hist.toJSON(),
-    cpuUs: cpu.user + cpu.system, closed, done,
-  };
-}
+const report = (done: boolean) => tally.report(done, sockets.length, sockets.length, closed);
 
 /** Opens one socket; resolves once it is ready (opened, and for hashpub connected + subscribed). */
 function open(url: string, protocol: 'hashpub' | 'floor', channel: string, timeoutMs: number): Promise<WebSocket> {
@@ -135,7 +94,7 @@ async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise
       ws.on('message', (data: Buffer) => onMessage(idx, data));
     }
   }
-  perSocket = new Uint32Array(sockets.length);
+  tally.perSocket = new Uint32Array(sockets.length);
   return { ev: 'connected', ok: sockets.length, failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
 }
 
@@ -144,16 +103,9 @@ process.on('message', async (raw) => {
   try {
     if (m.cmd === 'connect') send(await connect(m));
     else if (m.cmd === 'phase') {
-      phase = m.phase;
-      expectPerSocket = m.expectPerSocket;
-      perSocket.fill(0);
-      received = 0;
-      firstAt = lastAt = 0;
-      hist = new Histogram();
-      doneSent = false;
-      cpuAtPhase = process.cpuUsage();
-      send({ ev: 'phase-ready', phase });
-    } else if (m.cmd === 'report') send(report(doneSent));
+      tally.begin(m.phase, m.expectPerSocket);
+      send({ ev: 'phase-ready', phase: m.phase });
+    } else if (m.cmd === 'report') send(report(tally.doneSent));
     else if (m.cmd === 'close') {
       for (const ws of sockets) ws.terminate();
       process.exit(0);

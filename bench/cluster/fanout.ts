@@ -21,15 +21,19 @@
  * The machine has 2 cores: nodes, load clients and the publisher share them, so more node processes do not
  * add CPU here; the figures show the cluster's overhead (inter-node frames, latency), not a speed-up.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { freemem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
-import { Histogram } from '../support/histogram.js';
-import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type PhaseReport } from '../support/ipc.js';
+import { FD_LIMIT, HashpubCluster } from '../hashpub-cluster.js';
+import type { Histogram } from '../support/histogram.js';
+import { nowMs, type ClientEvent, type ClientRequest } from '../support/ipc.js';
+import { environment, runMain } from '../support/main.js';
+import { collect, connectClients, type PhaseCounts, phaseCounts, publishPhase, Publisher, round, setPhase, sumReports } from '../support/phases.js';
+import { children, killChildren, Peer, sleep, track } from '../support/proc.js';
+import { fmt as f, renderTable as render } from '../support/table.js';
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
@@ -49,7 +53,6 @@ const CAP_STEPS = QUICK ? [2000, 4000] : [5000, 7500, 10_000, 12_500, 15_000];
 const CAP_PHASE_MS = (QUICK ? 3 : 8) * 60_000;
 /** Stop growing when less memory than this is left. */
 const MIN_FREE_MEM = 2 * 1024 ** 3;
-const FD_LIMIT = 20_000;
 const RUN_DEADLINE_MS = (QUICK ? 5 : 20) * 60_000;
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench/cluster
@@ -57,23 +60,16 @@ const root = resolve(here, '../../..');
 const BIN = join(root, 'dist/bin/hashpub.js');
 const CLIENT_SCRIPT = join(here, '../clients/ws-subscribers.js');
 const runDeadline = Date.now() + RUN_DEADLINE_MS;
-const CLK_TCK = 100; // Linux USER_HZ
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 const log = (msg: string) => process.stderr.write(`[cluster-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
 
 // ---------------------------------------------------------------------------------------------------
 // Child processes: every one is tracked and killed on exit, error or signal.
 
-const children = new Set<ChildProcess>();
 const tempDirs: string[] = [];
 
 function killAll(): void {
-  for (const c of children) {
-    try { c.kill('SIGKILL'); } catch { /* already gone */ }
-  }
-  children.clear();
+  killChildren();
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 process.on('exit', killAll);
@@ -85,64 +81,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-/** An IPC peer with an inbox, so no message is lost between a send and the wait for its answer. */
-class Peer<In extends { ev: string }> {
-  private inbox: In[] = [];
-  private waiters: Array<{ pred: (m: In) => boolean; resolve: (m: In) => void }> = [];
-  exited: string | null = null;
-
-  constructor(readonly name: string, readonly child: ChildProcess) {
-    track(child);
-    child.on('message', (raw) => {
-      const m = raw as In;
-      const w = this.waiters.findIndex((x) => x.pred(m));
-      if (w >= 0) this.waiters.splice(w, 1)[0]!.resolve(m);
-      else this.inbox.push(m);
-    });
-    child.on('exit', (code, signal) => { this.exited = `exit code ${code} signal ${signal}`; });
-  }
-
-  send(m: unknown): void {
-    if (this.child.connected) this.child.send(m as never);
-  }
-
-  next(pred: (m: In) => boolean, timeoutMs: number, what: string): Promise<In> {
-    const i = this.inbox.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
-    if (this.exited !== null) return Promise.reject(new Error(`${this.name}: ${what}: child exited (${this.exited})`));
-    return new Promise((resolve, reject) => {
-      const waiter = { pred, resolve: (m: In) => { cleanup(); resolve(m); } };
-      const fail = (why: string) => {
-        cleanup();
-        const at = this.waiters.indexOf(waiter);
-        if (at >= 0) this.waiters.splice(at, 1);
-        reject(new Error(`${this.name}: ${what}: ${why}`));
-      };
-      const timer = setTimeout(() => fail(`no answer in ${timeoutMs} ms`), timeoutMs);
-      const onExit = () => fail(`child exited (${this.exited})`);
-      const cleanup = () => { clearTimeout(timer); this.child.off('exit', onExit); };
-      this.child.once('exit', onExit);
-      this.waiters.push(waiter);
-    });
-  }
-
-  async stop(request: unknown, graceMs = 3000): Promise<void> {
-    if (this.exited !== null) return;
-    const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
-    this.send(request);
-    await Promise.race([gone, sleep(graceMs)]);
-    if (this.exited === null) {
-      this.child.kill('SIGKILL');
-      await Promise.race([gone, sleep(1000)]);
-    }
-  }
-}
 type ClientPeer = Peer<ClientEvent>;
 
 function startClient(name: string): ClientPeer {
@@ -150,124 +88,33 @@ function startClient(name: string): ClientPeer {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// CLI processes: `hashpub bootstrap` and `hashpub start`, each under `ulimit -n 20000`.
+// The cluster: bench/hashpub-cluster.ts (CLI processes, each under `ulimit -n 20000`), plus its inter-node traffic.
 
-interface CliProc { child: ChildProcess; out: () => string; tail: () => string }
+type Cluster = HashpubCluster;
 
-function spawnCli(args: string[]): CliProc {
-  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = track(spawn('/bin/sh', ['-c', `ulimit -n ${FD_LIMIT} && exec ${quoted}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HASHPUB_'))),
-  }));
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (b: Buffer) => { out = (out + b).slice(-20_000); });
-  child.stderr!.on('data', (b: Buffer) => { err = (err + b).slice(-4000); });
-  return { child, out: () => out, tail: () => err };
-}
+const startCluster = (n: number, name: string): Promise<Cluster> =>
+  HashpubCluster.start({ nodes: n, bin: BIN, apiKey: API_KEY, cpus: null, track, name, dataDirs: tempDirs });
 
-async function waitOutput(p: CliProc, re: RegExp, ms: number, what: string): Promise<RegExpExecArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const m = re.exec(p.out());
-    if (m) return m;
-    if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${what} exited: ${p.tail()}`);
-    if (Date.now() > deadline) throw new Error(`${what}: no ${re} in ${ms} ms: ${p.tail()}`);
-    await sleep(25);
-  }
-}
-
-async function stopCli(p: CliProc): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => p.child.once('exit', () => r()));
-  p.child.kill('SIGTERM');
-  await Promise.race([gone, sleep(5000)]);
-  if (p.child.exitCode === null && p.child.signalCode === null) {
-    p.child.kill('SIGKILL');
-    await Promise.race([gone, sleep(1000)]);
-  }
-}
-
-async function api(url: string, path: string, init: { method?: string; body?: string } = {}): Promise<{ status: number; text: string }> {
-  const res = await fetch(url + path, {
-    method: init.method ?? 'GET', ...(init.body ? { body: init.body } : {}),
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-    signal: AbortSignal.timeout(10_000),
-  });
+async function api(url: string, path: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(url + path, { headers: { authorization: `Bearer ${API_KEY}` }, signal: AbortSignal.timeout(10_000) });
   return { status: res.status, text: await res.text() };
 }
 
-interface NodeProc { index: number; proc: CliProc; url: string; id: string; pid: number }
-
-class Cluster {
-  constructor(readonly bootstrap: CliProc, readonly nodes: NodeProc[]) {}
-
-  static async start(n: number, name: string): Promise<Cluster> {
-    const boot = spawnCli(['bootstrap', '--host', '127.0.0.1', '--port', '0']);
-    const [, addr] = await waitOutput(boot, /bootstrap listening on (127\.\d+\.\d+\.\d+:\d+)/, 15_000, 'bootstrap');
-    const started = await Promise.all(Array.from({ length: n }, async (_, index) => {
-      const data = mkdtempSync(join(tmpdir(), 'hashpub-cbench-'));
-      tempDirs.push(data);
-      const proc = spawnCli(['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', addr!,
-        '--cluster', name, '--secret', 'bench-secret', '--api-key', API_KEY, '--jwt-secret', 'bench-jwt-secret-0123456789',
-        '--allow-anonymous', '--log-level', 'warn']);
-      const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${index}`);
-      const self = JSON.parse((await api(url!, '/v1/cluster')).text) as { self: string };
-      return { index, proc, url: url!, id: self.self, pid: proc.child.pid! };
-    }));
-    const cluster = new Cluster(boot, started);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const views = await Promise.all(started.map(async (s) => (JSON.parse((await api(s.url, '/v1/cluster')).text) as { members: unknown[] }).members.length));
-      if (views.every((v) => v === n)) break;
-      if (Date.now() > deadline) throw new Error(`cluster of ${n} did not converge: views ${views.join(',')}`);
-      await sleep(100);
-    }
-    return cluster;
+/** Sum over the nodes of hashpub_peer_{frames,bytes}_total{direction="out"}. */
+async function peerOut(cluster: Cluster): Promise<{ frames: number; bytes: number }> {
+  let frames = 0, bytes = 0;
+  for (const n of cluster.nodes) {
+    const text = (await api(n.url, '/metrics')).text;
+    frames += metric(text, 'hashpub_peer_frames_total', 'out');
+    bytes += metric(text, 'hashpub_peer_bytes_total', 'out');
   }
+  return { frames, bytes };
+}
 
-  /** Sum over the nodes of hashpub_peer_{frames,bytes}_total{direction="out"}. */
-  async peerOut(): Promise<{ frames: number; bytes: number }> {
-    let frames = 0, bytes = 0;
-    for (const n of this.nodes) {
-      const text = (await api(n.url, '/metrics')).text;
-      frames += metric(text, 'hashpub_peer_frames_total', 'out');
-      bytes += metric(text, 'hashpub_peer_bytes_total', 'out');
-    }
-    return { frames, bytes };
-  }
-
-  /** How many members each node lists (-1: no answer). */
-  memberCounts(): Promise<number[]> {
-    return Promise.all(this.nodes.map(async (n) => {
-      try {
-        return (JSON.parse((await api(n.url, '/v1/cluster')).text) as { members: unknown[] }).members.length;
-      } catch { return -1; }
-    }));
-  }
-
-  /** CPU seconds (user+system) of all node processes, from /proc. */
-  cpuSeconds(): number {
-    let ticks = 0;
-    for (const n of this.nodes) {
-      try {
-        const stat = readFileSync(`/proc/${n.pid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
-      } catch { /* gone */ }
-    }
-    return ticks / CLK_TCK;
-  }
-
-  rssBytes(): number[] {
-    return this.nodes.map((n) => rssOf(n.pid));
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((n) => stopCli(n.proc)));
-    await stopCli(this.bootstrap);
-  }
+/** CPU seconds (user+system) of all node processes, from /proc. */
+function cpuSeconds(cluster: Cluster): number {
+  const u = cluster.usage();
+  return (u.user + u.system) / 1e6;
 }
 
 function rssOf(pid: number | undefined): number {
@@ -286,57 +133,10 @@ function metric(text: string, name: string, direction: string): number {
 // ---------------------------------------------------------------------------------------------------
 // Publishing and phases (the same client protocol as bench/single-node.ts).
 
-const PAD = 'x'.repeat(40);
 let phaseSeq = 0;
+const newPublisher = (url: string) => new Publisher(url, { connections: BURST_CONCURRENCY, apiKey: API_KEY, path: `/v1/channels/${CHANNEL}/messages` });
 
-class Publisher {
-  readonly pool: Pool;
-  failures = 0;
-  lastError = '';
-  constructor(url: string) {
-    this.pool = new Pool(url, { connections: BURST_CONCURRENCY, pipelining: 1, keepAliveTimeout: 30_000 });
-  }
-
-  async publish(phase: number, seq: number): Promise<boolean> {
-    try {
-      const body = `{"data":{"__p":${phase},"__t":${nowMs().toFixed(3)},"seq":${seq},"pad":"${PAD}"}}`;
-      const res = await this.pool.request({
-        path: `/v1/channels/${CHANNEL}/messages`, method: 'POST', body,
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-        headersTimeout: 30_000, bodyTimeout: 30_000,
-      });
-      const text = await res.body.text();
-      if (res.statusCode !== 200) {
-        this.failures++;
-        this.lastError = `${res.statusCode} ${text.slice(0, 200)}`;
-        return false;
-      }
-      return true;
-    } catch (err) {
-      this.failures++;
-      this.lastError = String((err as Error)?.message ?? err);
-      return false;
-    }
-  }
-
-  close(): Promise<void> {
-    return this.pool.destroy();
-  }
-}
-
-interface PhaseResult {
-  messages: number;
-  published: number;
-  publishFailures: number;
-  lastPublishError?: string;
-  deliveries: number;
-  expected: number;
-  completeSockets: number;
-  socketsWithDuplicates: number;
-  timedOut: boolean;
-  elapsedMs: number;
-  publishMs: number;
-  deliveriesPerSec: number;
+interface PhaseResult extends PhaseCounts {
   /** All node processes' CPU (user+system, /proc) over the phase, per delivery. */
   nodeCpuUsPerDelivery: number | null;
   /** Sum over nodes of peer frames/bytes out during the phase, divided by messages published. */
@@ -345,98 +145,39 @@ interface PhaseResult {
   latencyMs: ReturnType<Histogram['summary']>;
 }
 
-async function setPhase(clients: ClientPeer[], phase: number, expectPerSocket: number): Promise<void> {
-  for (const c of clients) c.send({ cmd: 'phase', phase, expectPerSocket } satisfies ClientRequest);
-  await Promise.all(clients.map((c) => c.next((m) => m.ev === 'phase-ready' && m.phase === phase, 10_000, 'phase')));
-}
-
-async function collect(clients: ClientPeer[], phase: number, deadline: number): Promise<{ reports: PhaseReport[]; timedOut: boolean }> {
-  let timedOut = false;
-  const reports = await Promise.all(clients.map(async (c) => {
-    const isReport = (m: ClientEvent): m is PhaseReport => m.ev === 'report' && m.phase === phase;
-    try {
-      return await c.next(isReport, Math.max(1, deadline - Date.now()), 'phase report') as PhaseReport;
-    } catch {
-      timedOut = true;
-      c.send({ cmd: 'report' } satisfies ClientRequest);
-      return await c.next(isReport, 10_000, 'phase report (asked)') as PhaseReport;
-    }
-  }));
-  return { reports, timedOut };
-}
-
 async function runPhase(cluster: Cluster, pub: Publisher, clients: ClientPeer[], opts: {
   messages: number; ratePerSec: number | null; drainMs: number;
 }): Promise<PhaseResult> {
   const phase = ++phaseSeq;
   await setPhase(clients, phase, opts.messages);
-  const peer0 = await cluster.peerOut();
-  const cpu0 = cluster.cpuSeconds();
+  const peer0 = await peerOut(cluster);
+  const cpu0 = cpuSeconds(cluster);
   const failures0 = pub.failures;
   const t0 = nowMs();
-  const publishDeadline = Date.now() + Math.max(30_000, opts.ratePerSec ? (opts.messages / opts.ratePerSec) * 2000 : 0);
-  let published = 0;
-  if (opts.ratePerSec === null) {
-    let next = 0;
-    await Promise.all(Array.from({ length: Math.min(BURST_CONCURRENCY, opts.messages) }, async () => {
-      while (next < opts.messages && Date.now() < publishDeadline) {
-        if (await pub.publish(phase, next++)) published++;
-      }
-    }));
-  } else {
-    const interval = 1000 / opts.ratePerSec;
-    const inFlight = new Set<Promise<void>>();
-    for (let i = 0; i < opts.messages && Date.now() < publishDeadline; i++) {
-      await sleep(t0 + i * interval - nowMs());
-      while (inFlight.size >= BURST_CONCURRENCY) await Promise.race(inFlight);
-      const p: Promise<void> = pub.publish(phase, i).then((ok) => { if (ok) published++; inFlight.delete(p); });
-      inFlight.add(p);
-    }
-    await Promise.all(inFlight);
-  }
+  const published = await publishPhase(pub, phase, t0, { messages: opts.messages, ratePerSec: opts.ratePerSec, concurrency: Math.min(BURST_CONCURRENCY, opts.messages) });
   const publishMs = nowMs() - t0;
   const { reports, timedOut } = await collect(clients, phase, Date.now() + opts.drainMs);
-  const cpu1 = cluster.cpuSeconds();
-  const peer1 = await cluster.peerOut();
+  const cpu1 = cpuSeconds(cluster);
+  const peer1 = await peerOut(cluster);
 
-  const hist = new Histogram();
-  let deliveries = 0, expected = 0, complete = 0, dup = 0, lastAt = 0;
-  for (const r of reports) {
-    hist.merge(r.latency);
-    deliveries += r.received;
-    expected += r.expected;
-    complete += r.completeSockets;
-    dup += r.overSockets;
-    lastAt = Math.max(lastAt, r.lastAt);
-  }
-  const elapsedMs = lastAt > 0 ? lastAt - t0 : 0;
-  const failures = pub.failures - failures0;
+  const sums = sumReports(reports);
+  const { deliveries } = sums;
   return {
-    messages: opts.messages, published, publishFailures: failures,
-    ...(failures > 0 ? { lastPublishError: pub.lastError } : {}),
-    deliveries, expected, completeSockets: complete, socketsWithDuplicates: dup, timedOut,
-    elapsedMs: round(elapsedMs, 1), publishMs: round(publishMs, 1),
-    deliveriesPerSec: elapsedMs > 0 ? Math.round(deliveries / (elapsedMs / 1000)) : 0,
+    ...phaseCounts({ messages: opts.messages, published, failures: pub.failures - failures0, lastError: pub.lastError, timedOut, t0, publishMs, sums }),
     nodeCpuUsPerDelivery: deliveries > 0 ? round(((cpu1 - cpu0) * 1e6) / deliveries, 3) : null,
     peerFramesPerPublish: published > 0 ? round((peer1.frames - peer0.frames) / published, 2) : null,
     peerBytesPerPublish: published > 0 ? round((peer1.bytes - peer0.bytes) / published, 1) : null,
-    latencyMs: hist.summary(),
+    latencyMs: sums.hist.summary(),
   };
 }
 
 /** Connects `counts[i]` sockets in total (cumulative) from client i to node i's WebSocket endpoint. */
-async function connectAll(cluster: Cluster, clients: ClientPeer[], counts: number[]): Promise<{ ok: number; failed: number; errors: string[]; ms: number; perProcess: number[] }> {
-  const t = nowMs();
-  const deadlineMs = 60_000 + Math.max(...counts) * 5;
-  clients.forEach((c, i) => c.send({
-    cmd: 'connect', url: cluster.nodes[i]!.url.replace(/^http/, 'ws') + '/v1/ws', count: counts[i]!,
-    batch: Math.max(20, Math.ceil(CONNECT_CONCURRENCY / clients.length)), protocol: 'hashpub', channel: CHANNEL, deadlineMs,
-  } satisfies ClientRequest));
-  const res = await Promise.all(clients.map((c) => c.next((m) => m.ev === 'connected', deadlineMs + 30_000, 'connect') as Promise<ConnectResult>));
-  return {
-    ok: res.reduce((a, r) => a + r.ok, 0), failed: res.reduce((a, r) => a + r.failed, 0),
-    errors: res.flatMap((r) => r.errors), ms: round(nowMs() - t, 0), perProcess: res.map((r) => r.ok),
-  };
+function connectAll(cluster: Cluster, clients: ClientPeer[], counts: number[]) {
+  return connectClients(clients, {
+    urls: cluster.nodes.map((n) => n.url.replace(/^http/, 'ws') + '/v1/ws'), counts,
+    batch: Math.max(20, Math.ceil(CONNECT_CONCURRENCY / clients.length)), protocol: 'hashpub', channel: CHANNEL,
+    deadlineMs: 60_000 + Math.max(...counts) * 5, answerSlackMs: 30_000,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -460,7 +201,7 @@ async function runFanout(n: number): Promise<FanoutRun> {
   let clients: ClientPeer[] = [];
   let pub: Publisher | null = null;
   try {
-    cluster = await Cluster.start(n, `fanout-${process.pid}-${n}`);
+    cluster = await startCluster(n, `fanout-${process.pid}-${n}`);
     const owner = JSON.parse((await api(cluster.nodes[0]!.url, `/v1/channels/${CHANNEL}/owner`)).text) as { owner: string };
     result.owner = cluster.nodes.findIndex((x) => x.id === owner.owner);
     log(`${n} node(s) up (owner of "${CHANNEL}": node ${result.owner}); connecting ${SUBSCRIBERS} subscribers`);
@@ -471,7 +212,7 @@ async function runFanout(n: number): Promise<FanoutRun> {
     if (result.connect.ok === 0) throw new Error('no client connected');
     await sleep(1000);
 
-    pub = new Publisher(cluster.nodes[0]!.url);
+    pub = newPublisher(cluster.nodes[0]!.url);
     result.warmup = await runPhase(cluster, pub, clients, { messages: 10, ratePerSec: null, drainMs: 20_000 });
     result.burst = await runPhase(cluster, pub, clients, { messages: BURST_MESSAGES, ratePerSec: null, drainMs: 60_000 });
     const b = result.burst;
@@ -483,7 +224,7 @@ async function runFanout(n: number): Promise<FanoutRun> {
     result.paced = { ...paced, ratePerSec: rate, seconds: PACED_SECONDS };
     log(`${n} node(s): paced ${rate} msg/s: p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms (${paced.deliveries}/${paced.expected}), ` +
       `${paced.peerFramesPerPublish} peer frames and ${paced.peerBytesPerPublish} B per publish`);
-    result.nodeRssMB = cluster.rssBytes().map((b) => round(b / 1048576, 1));
+    result.nodeRssMB = cluster.usage().rssPerNode.map((b) => round(b / 1048576, 1));
   } catch (err) {
     result.error = String((err as Error)?.message ?? err);
     log(`${n} node(s): FAILED: ${result.error}`);
@@ -539,11 +280,11 @@ async function runCapacity(): Promise<CapacityResult> {
   let pub: Publisher | null = null;
   const phaseDeadline = Math.min(runDeadline, Date.now() + CAP_PHASE_MS);
   try {
-    cluster = await Cluster.start(CAP_NODES, `capacity-${process.pid}`);
+    cluster = await startCluster(CAP_NODES, `capacity-${process.pid}`);
     await sleep(1000);
-    const rss0 = cluster.rssBytes();
+    const rss0 = cluster.usage().rssPerNode;
     clients = cluster.nodes.map((_, i) => startClient(`cap client ${i}`));
-    pub = new Publisher(cluster.nodes[0]!.url);
+    pub = newPublisher(cluster.nodes[0]!.url);
     for (const perNode of CAP_STEPS) {
       if (Date.now() > phaseDeadline) { result.stopReason = 'time limit'; break; }
       if (freemem() < MIN_FREE_MEM) { result.stopReason = `free memory below ${MIN_FREE_MEM >> 20} MB`; break; }
@@ -551,7 +292,7 @@ async function runCapacity(): Promise<CapacityResult> {
       log(`capacity: growing to ${perNode} per node (${target} total)`);
       const c = await connectAll(cluster, clients, cluster.nodes.map(() => perNode));
       await sleep(2000);
-      const rss = cluster.rssBytes();
+      const rss = cluster.usage().rssPerNode;
       const step: CapacityStep = {
         perNode, target, connected: c.ok, failed: c.failed, errors: c.errors, connectMs: c.ms,
         nodeRssMB: rss.map((b) => round(b / 1048576, 1)),
@@ -569,9 +310,7 @@ async function runCapacity(): Promise<CapacityResult> {
       const t0 = nowMs();
       const ok = await pub.publish(phase, 0);
       const { reports, timedOut } = await collect(clients, phase, Date.now() + 60_000);
-      const hist = new Histogram();
-      let deliveries = 0, expected = 0, lastAt = 0;
-      for (const r of reports) { hist.merge(r.latency); deliveries += r.received; expected += r.expected; lastAt = Math.max(lastAt, r.lastAt); }
+      const { hist, deliveries, expected, lastAt } = sumReports(reports);
       const s = hist.summary();
       step.membersAfterBroadcast = await cluster.memberCounts();
       step.broadcast = { deliveries, expected, elapsedMs: round(lastAt > 0 ? lastAt - t0 : 0, 1), timedOut, p50Ms: s.p50, p99Ms: s.p99, maxMs: s.max };
@@ -609,14 +348,7 @@ async function runCapacity(): Promise<CapacityResult> {
 // ---------------------------------------------------------------------------------------------------
 // Report.
 
-function render(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-  return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
-}
-
 function tables(runs: FanoutRun[], cap: CapacityResult | null): string {
-  const f = (v: number | null | undefined, d: number) => (v === null || v === undefined ? '-' : v.toFixed(d));
   const fanout = render(
     ['nodes', 'subs', 'connected', 'burst deliveries/s', 'node CPU us/deliv', 'paced msg/s', 'p50 ms', 'p99 ms',
       'peer frames/publish', 'peer bytes/publish', 'lost'],
@@ -661,9 +393,7 @@ async function main(): Promise<void> {
     date: started.toISOString(),
     durationS: round((Date.now() - started.getTime()) / 1000, 1),
     environment: {
-      node: process.version, platform: `${process.platform} ${release()}`, arch: process.arch,
-      cpuModel: cpus()[0]?.model ?? 'unknown', cores: cpus().length, totalMemMB: Math.round(totalmem() / 1048576),
-      loadavgAtEnd: loadavg().map((v) => round(v, 2)), fdLimitPerProcess: FD_LIMIT,
+      ...environment(), fdLimitPerProcess: FD_LIMIT,
     },
     config: {
       nodeCounts: NODE_COUNTS, subscribers: SUBSCRIBERS, burstMessages: BURST_MESSAGES, burstConcurrency: BURST_CONCURRENCY,
@@ -691,18 +421,4 @@ async function main(): Promise<void> {
   process.stdout.write(`results: ${file}\n`);
 }
 
-const hardStop = setTimeout(() => {
-  log('hard deadline passed: killing children and exiting');
-  killAll();
-  process.exit(2);
-}, RUN_DEADLINE_MS + 120_000);
-hardStop.unref();
-
-main().then(() => {
-  killAll();
-  process.exit(0);
-}, (err) => {
-  log(`fatal: ${String((err as Error)?.stack ?? err)}`);
-  killAll();
-  process.exit(1);
-});
+runMain(main, { log, killAll, hardStopMs: RUN_DEADLINE_MS + 120_000 });

@@ -8,38 +8,20 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 // @ts-expect-error faye ships no type declarations
 import faye from 'faye';
-import { announce, serveControl } from './control.js';
+import { announce, publishEndpoint, serveControl } from './control.js';
 
 interface FayeClient { publish(channel: string, data: unknown): { then(ok: () => void, fail: (e: unknown) => void): void } }
 interface FayeAdapter { attach(server: unknown): void; getClient(): FayeClient; close(): void }
 
-const auth = `Bearer ${process.env.BENCH_API_KEY ?? 'k'}`;
 let offset = 0;
 
 const bayeux = new (faye as { NodeAdapter: new (opts: object) => FayeAdapter }).NodeAdapter({ mount: '/bayeux', timeout: 45 });
 const client = bayeux.getClient();
 
-const server = createServer((req, res) => {
-  const m = /^\/v1\/channels\/([^/]+)\/messages$/.exec(req.url ?? '');
-  if (req.method !== 'POST' || !m) return void res.writeHead(404).end();
-  if (req.headers.authorization !== auth) return void res.writeHead(401).end();
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    let body: { data?: unknown };
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: unknown };
-    } catch {
-      return void res.writeHead(400).end();
-    }
-    const channel = decodeURIComponent(m[1]!);
-    const mine = ++offset;
-    client.publish(`/${channel}`, body.data).then(() => {
-      const answer = JSON.stringify({ channel, offset: mine });
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
-    }, (err) => res.writeHead(500).end(String(err)));
-  });
-});
+const server = createServer(publishEndpoint((channel, data) => {
+  const mine = ++offset;
+  return new Promise<number>((resolve, reject) => client.publish(`/${channel}`, data).then(() => resolve(mine), reject));
+}));
 // attach() takes over /bayeux (HTTP and WebSocket upgrades) and hands other requests to the listener above.
 bayeux.attach(server);
 

@@ -7,9 +7,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
-import { announce, serveControl } from './control.js';
+import { announce, publishEndpoint, serveControl } from './control.js';
 
-const auth = `Bearer ${process.env.BENCH_API_KEY ?? 'k'}`;
 const ROOM = 'bench';
 let offset = 0;
 
@@ -21,25 +20,13 @@ const io = new Server(server, {
 io.on('connection', (socket) => { void socket.join(ROOM); });
 
 // Socket.IO handles /socket.io/ itself; every other request reaches this listener.
+const publish = publishEndpoint((_channel, data) => {
+  io.to(ROOM).emit('m', data);
+  return ++offset;
+});
 server.on('request', (req, res) => {
   if ((req.url ?? '').startsWith('/socket.io/')) return;
-  const m = /^\/v1\/channels\/([^/]+)\/messages$/.exec(req.url ?? '');
-  if (req.method !== 'POST' || !m) return void res.writeHead(404).end();
-  if (req.headers.authorization !== auth) return void res.writeHead(401).end();
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    let body: { data?: unknown };
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: unknown };
-    } catch {
-      return void res.writeHead(400).end();
-    }
-    const channel = decodeURIComponent(m[1]!);
-    io.to(ROOM).emit('m', body.data);
-    const answer = JSON.stringify({ channel, offset: ++offset });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
-  });
+  publish(req, res);
 });
 
 serveControl(async () => {

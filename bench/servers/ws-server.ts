@@ -8,38 +8,15 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, WebSocket } from 'ws';
-import { announce, serveControl } from './control.js';
+import { announce, publishEndpoint, serveControl } from './control.js';
 
-const auth = `Bearer ${process.env.BENCH_API_KEY ?? 'k'}`;
 let offset = 0;
 
-const server = createServer((req, res) => {
-  const m = /^\/v1\/channels\/([^/]+)\/messages$/.exec(req.url ?? '');
-  if (req.method !== 'POST' || !m) {
-    res.writeHead(404).end();
-    return;
-  }
-  if (req.headers.authorization !== auth) {
-    res.writeHead(401).end();
-    return;
-  }
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    let body: { data?: unknown };
-    try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data?: unknown };
-    } catch {
-      res.writeHead(400).end();
-      return;
-    }
-    const channel = decodeURIComponent(m[1]!);
-    const text = JSON.stringify({ type: 'message', channel, offset: ++offset, data: body.data });
-    for (const ws of wss.clients) if (ws.readyState === WebSocket.OPEN) ws.send(text);
-    const answer = JSON.stringify({ channel, offset });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
-  });
-});
+const server = createServer(publishEndpoint((channel, data) => {
+  const text = JSON.stringify({ type: 'message', channel, offset: ++offset, data });
+  for (const ws of wss.clients) if (ws.readyState === WebSocket.OPEN) ws.send(text);
+  return offset;
+}));
 const wss = new WebSocketServer({ server, path: '/v1/ws', perMessageDeflate: false });
 wss.on('connection', (ws) => ws.on('error', () => {}));
 
