@@ -1,50 +1,13 @@
 // The `hashpub` CLI as a user runs it: spawned with `node dist/bin/hashpub.js ...`, each run in a fresh temp cwd.
-import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
+import { cleanupProcesses, launch, tempDir, waitFor, type Proc } from './cli-process.js';
 
-const BIN = fileURLToPath(new URL('../../bin/hashpub.js', import.meta.url));
-const HAVE_NODE = existsSync(fileURLToPath(new URL('../../lib/node.js', import.meta.url)));
-const HAVE_BOOTSTRAP = existsSync(fileURLToPath(new URL('../../lib/cluster/bootstrap.js', import.meta.url)));
-const needsNode = HAVE_NODE ? {} : { skip: 'lib/node.ts is not built yet' };
-
-const dirs: string[] = [];
-const procs = new Set<ChildProcess>();
-after(() => {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'hashpub-cli-'));
-  dirs.push(d);
-  return d;
-}
-
-/** The environment without the caller's HASHPUB_* settings, plus `extra`. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HASHPUB_')));
-  return { ...env, ...extra };
-}
-
-interface Proc { child: ChildProcess; stdout: () => string; stderr: () => string; exited: Promise<number | null> }
-
-function launch(args: string[], cwd: string, env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.add(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (b: Buffer) => { out += b; });
-  child.stderr!.on('data', (b: Buffer) => { err += b; });
-  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
+after(cleanupProcesses);
 
 /** Runs a command to completion (killed at the deadline). */
 async function run(args: string[], cwd: string, env: Record<string, string> = {}, ms = 20_000) {
@@ -53,19 +16,6 @@ async function run(args: string[], cwd: string, env: Record<string, string> = {}
   const code = await p.exited;
   clearTimeout(timer);
   return { code, stdout: p.stdout(), stderr: p.stderr() };
-}
-
-/** Waits until stdout matches `re`; fails if the process exits first or at the deadline. */
-async function waitFor(p: Proc, re: RegExp, ms = 30_000): Promise<RegExpExecArray> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const m = re.exec(p.stdout());
-    if (m) return m;
-    if (p.child.exitCode !== null || p.child.signalCode !== null || Date.now() > deadline) {
-      assert.fail(`no ${re} in time (exit ${p.child.exitCode}).\nstdout: ${p.stdout()}\nstderr: ${p.stderr()}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Sends SIGTERM and expects a clean exit within the deadline. */
@@ -203,7 +153,7 @@ describe('hashpub CLI without a node', () => {
     }
   });
 
-  test('bootstrap --port 0 prints its address and exits 0 on SIGTERM', HAVE_BOOTSTRAP ? {} : { skip: 'no lib/cluster/bootstrap.ts' }, async () => {
+  test('bootstrap --port 0 prints its address and exits 0 on SIGTERM', async () => {
     const p = launch(['bootstrap', '--port', '0'], tempDir());
     const [, addr] = await waitFor(p, /bootstrap listening on (127\.0\.0\.1:\d+)/, 15_000);
     assert.ok(p.stdout().includes(`--bootstrap ${addr}`));
@@ -211,7 +161,7 @@ describe('hashpub CLI without a node', () => {
   });
 });
 
-describe('hashpub CLI with a node', needsNode, () => {
+describe('hashpub CLI with a node', () => {
   test('start in an empty dir generates and prints keys; publish, status, kick use them; restart reuses them', { timeout: 90_000 }, async () => {
     const cwd = tempDir();
     const { p, url } = await startNode(cwd);
@@ -263,7 +213,7 @@ describe('hashpub CLI with a node', needsNode, () => {
     await stop(p);
   });
 
-  test('cluster --nodes 1 starts, reports, and stops its child on SIGINT', { timeout: 90_000, ...(HAVE_BOOTSTRAP ? {} : { skip: 'no bootstrap' }) }, async () => {
+  test('cluster --nodes 1 starts, reports, and stops its child on SIGINT', { timeout: 90_000 }, async () => {
     const p = launch(['cluster', '--nodes', '1', '--port', '0', '--data', 'dev'], tempDir());
     await waitFor(p, /cluster formed: 1 member\n[\s\S]*Ctrl-C/, 60_000);
     const pid = Number(/ready at \S+ \(pid (\d+)\)/.exec(p.stdout())![1]);
@@ -271,7 +221,7 @@ describe('hashpub CLI with a node', needsNode, () => {
     assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the child node is gone');
   });
 
-  test('cluster --nodes 3 forms one cluster that client commands reach; SIGINT stops every child', { timeout: 90_000, ...(HAVE_BOOTSTRAP ? {} : { skip: 'no bootstrap' }) }, async () => {
+  test('cluster --nodes 3 forms one cluster that client commands reach; SIGINT stops every child', { timeout: 90_000 }, async () => {
     const cwd = tempDir();
     const p = launch(['cluster', '--nodes', '3', '--port', '0', '--data', 'dev', '--timeout', '30'], cwd);
     await waitFor(p, /cluster formed: 3 members\n[\s\S]*Ctrl-C/, 45_000);
