@@ -13,7 +13,6 @@ import { startBootstrap } from '../../lib/cluster/bootstrap.js';
 import {
   FrameKind, HyperswarmMembership, WIRE_VERSION, admissionProof, clusterTopic, type HyperswarmMembershipOptions,
 } from '../../lib/cluster/hyperswarm-membership.js';
-import { LocalMembership } from '../../lib/cluster/local-membership.js';
 import { hasStats } from '../../lib/cluster/membership.js';
 import { OptionsError } from '../../lib/errors.js';
 
@@ -102,17 +101,6 @@ test('options: an empty or missing bootstrap list is refused (never the public D
   assert.throws(() => new HyperswarmMembership({ ...base, secret: '', bootstrap: [{ host: '127.0.0.1', port: 1 }] }), OptionsError);
   assert.notDeepEqual(clusterTopic(CLUSTER, SECRET), clusterTopic(CLUSTER, 'other'));
   assert.notDeepEqual(clusterTopic(CLUSTER, SECRET), clusterTopic('other', SECRET));
-});
-
-test('local membership: a cluster of one', async () => {
-  const m = new LocalMembership({ url: 'http://127.0.0.1:8080' });
-  await m.start();
-  assert.match(m.self, /^[0-9a-f]{64}$/);
-  assert.deepEqual(m.members(), [m.self]);
-  assert.equal(m.urlOf(m.self), 'http://127.0.0.1:8080');
-  assert.equal(m.urlOf('other'), undefined);
-  assert.equal(m.send(m.self, Buffer.from('x')), false);
-  await m.stop();
 });
 
 test('3 nodes with the same secret all see all 3 members, with their URLs', async (t) => {
