@@ -2,25 +2,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { restClient } from './rest.js';
-import { signToken } from '../auth/tokens.js';
+import { nodeHandle, type NodeHandle } from './rest.js';
 import { startBootstrap, type Bootstrap } from '../cluster/bootstrap.js';
 import { createNode, type NodeDeps } from '../node.js';
 import type { HashpubNode } from '../node-api.js';
 import type { Options } from '../options.js';
 
 /** One node of a test cluster. */
-export interface ClusterTestNode {
-  node: HashpubNode;
+export interface ClusterTestNode extends NodeHandle {
   /** Node id (hex public key). */
   id: string;
-  url: string;
-  apiKey: string;
-  dataDir: string;
-  /** Signs a client token with the cluster's JWT secret. */
-  token(user: string, opts?: Parameters<typeof signToken>[2]): Promise<string>;
-  /** REST call with the API key; resolves to status and parsed JSON body. */
-  api: ReturnType<typeof restClient>;
   /** Stops this node (leaves the cluster) and removes its data dir. */
   stop(): Promise<void>;
 }
@@ -114,13 +105,8 @@ export async function createTestCluster(n: number, options: TestClusterOptions =
 function wrap(node: HashpubNode, dataDir: string, stopped: Set<ClusterTestNode>): ClusterTestNode {
   let stopping: Promise<void> | null = null;
   const t: ClusterTestNode = {
-    node,
+    ...nodeHandle(node, dataDir),
     id: node.id,
-    url: node.url,
-    apiKey: node.apiKey,
-    dataDir,
-    token: (user, opts) => signToken(node.jwtSecret, user, opts),
-    api: restClient(node.url, node.apiKey),
     stop() {
       stopped.add(t);
       return (stopping ??= (async () => {

@@ -1,3 +1,6 @@
+import { signToken } from '../auth/tokens.js';
+import type { HashpubNode } from '../node-api.js';
+
 /** A REST answer as tests see it: status, parsed JSON body (or the text), headers. */
 export interface ApiAnswer {
   status: number;
@@ -17,5 +20,26 @@ export function restClient(url: string, apiKey: string) {
     let parsed: unknown = text;
     try { parsed = JSON.parse(text); } catch { /* not JSON */ }
     return { status: res.status, body: parsed, headers: res.headers };
+  };
+}
+
+/** What tests hold of a started node, alone or in a test cluster. */
+export interface NodeHandle {
+  node: HashpubNode;
+  url: string;
+  apiKey: string;
+  dataDir: string;
+  /** Signs a client token with the node's JWT secret. */
+  token(user: string, opts?: Parameters<typeof signToken>[2]): Promise<string>;
+  /** REST call with the API key; resolves to status and parsed JSON body. */
+  api: ReturnType<typeof restClient>;
+}
+
+/** The NodeHandle of a started node. */
+export function nodeHandle(node: HashpubNode, dataDir: string): NodeHandle {
+  return {
+    node, url: node.url, apiKey: node.apiKey, dataDir,
+    token: (user, opts) => signToken(node.jwtSecret, user, opts),
+    api: restClient(node.url, node.apiKey),
   };
 }
