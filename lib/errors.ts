@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   forbidden: 403,
   banned: 403,
   not_found: 404,
+  method_not_allowed: 405,
   too_large: 413,
   channel_full: 409,
   rate_limited: 429,
@@ -40,12 +41,15 @@ export class HashpubError extends Error {
   readonly code: ErrorCode;
   /** Seconds the caller should wait before retrying (only with `unavailable` and `rate_limited`). */
   readonly retryAfter: number | undefined;
+  /** The methods a path does answer (only with `method_not_allowed`; sent as the `Allow` header). */
+  readonly allow: readonly string[] | undefined;
 
-  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; retryAfter?: number } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; retryAfter?: number; allow?: readonly string[] } = {}) {
     super(message, { cause: opts.cause });
     this.name = 'HashpubError';
     this.code = code;
     this.retryAfter = opts.retryAfter;
+    this.allow = opts.allow;
   }
 
   get status(): number {
@@ -76,6 +80,10 @@ export function asHashpubError(err: unknown): HashpubError {
 
 export const badRequest = (message: string) => new HashpubError('bad_request', message);
 
+/** `method_not_allowed` for a path that answers only `allow`. */
+export const methodNotAllowed = (allow: readonly string[]) =>
+  new HashpubError('method_not_allowed', `this path answers ${allow.join(', ')}`, { allow });
+
 /** WebSocket close codes the server uses (4000-4999 are application codes). */
 export const CLOSE_CODES = {
   /** The node is shutting down: reconnect (to any node) and resume. */
@@ -84,6 +92,8 @@ export const CLOSE_CODES = {
   too_large: 1009,
   /** Closed by the API or a hook (`POST /v1/users/{u}/disconnect`, `disconnect` action): do not resume. */
   disconnected: 4000,
+  /** Sent by a client: "closing, but keep my session for a resume" (a drop, not a goodbye). */
+  resume: 4100,
   /** The client did not read fast enough; reconnect and resume. */
   slow: 4008,
   /** No `connect` frame in time, or a second one. */

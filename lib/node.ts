@@ -110,6 +110,7 @@ class Node implements HashpubNode {
     this.owner = new ChannelOwner({ store: this.store, router, hooks: this.hookRunner, log: this.log,
       onPublish: () => metrics.messagesIn.inc(), acquire: cluster ? (c) => cluster.acquire(c) : undefined });
     this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, sessionTtlMs: o.sessionTtlSeconds * 1000,
+      presenceGraceMs: o.presenceGraceSeconds * 1000,
       onDeliver: (n) => { if (n) metrics.messagesOut.inc(n); } });
     const push = this.push;
     metrics.sources.sessions = () => push.sessionCount;

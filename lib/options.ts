@@ -50,6 +50,11 @@ export interface Options {
   headersTimeoutMs: number;
   /** A session whose connection is gone is kept this long for a resume. @default 60 */
   sessionTtlSeconds: number;
+  /**
+   * A session whose connection dropped (no goodbye) leaves presence after this long; it comes back, with what
+   * it missed, if it resumes within sessionTtlSeconds. @default 15
+   */
+  presenceGraceSeconds: number;
   /** Longest long-poll wait a client may ask for, seconds. @default 60 */
   maxPollSeconds: number;
   /** A hook call that takes longer fails. @default 2000 */
@@ -92,6 +97,7 @@ export function defaultOptions(): Options {
     maxHeaderBytes: 16384,
     headersTimeoutMs: 10_000,
     sessionTtlSeconds: 60,
+    presenceGraceSeconds: 15,
     maxPollSeconds: 60,
     hookTimeoutMs: 2000,
     hookConcurrency: 64,
@@ -130,7 +136,7 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
     if (!/^[^:\s]+:\d{1,5}$/.test(b)) throw new OptionsError('bootstrap', `"${b}" is not HOST:PORT`);
   }
   for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
-    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs'] as const) {
+    'sessionTtlSeconds', 'presenceGraceSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs'] as const) {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
   }
   const events = ['connect', 'subscribe', 'publish', 'deliver', 'unsubscribe', 'disconnect'];

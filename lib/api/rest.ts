@@ -1,12 +1,18 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EdgeContext } from '../context.js';
-import { badRequest, HashpubError } from '../errors.js';
+import { badRequest, HashpubError, methodNotAllowed } from '../errors.js';
 import { checkChannel, checkUser, userChannel } from '../protocol/names.js';
 import type { Claims, UserId } from '../protocol/types.js';
 import { bearer, readJsonBody, sendJson } from '../transport/http-util.js';
 
 type Caller = { kind: 'server' } | { kind: 'client'; user: UserId; claims: Claims };
+
+/** The methods each REST resource answers ("channels/history" = /v1/channels/{c}/history); others get 405. */
+const METHODS: Record<string, readonly string[]> = {
+  'channels/messages': ['POST'], 'channels/history': ['GET'], 'channels/presence': ['GET'], 'channels/config': ['GET', 'PUT'],
+  'channels/kick': ['POST'], 'channels/owner': ['GET'], 'users/messages': ['POST'], 'users/disconnect': ['POST'], cluster: ['GET'],
+};
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -30,6 +36,9 @@ export class RestApi {
       throw badRequest('malformed percent-encoding in the path');
     }
     const method = req.method ?? 'GET';
+    const resource = parts.length === 3 ? `${parts[0]}/${parts[2]}` : parts.length === 1 ? parts[0]! : '';
+    const allowed = Object.hasOwn(METHODS, resource) ? METHODS[resource]! : undefined;
+    if (allowed && !allowed.includes(method)) throw methodNotAllowed(allowed);
     const route = `${method} ${parts[0] ?? ''}${parts.length > 2 ? '/' + parts[2] : ''}`;
     const { router } = this.ctx;
 

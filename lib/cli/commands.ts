@@ -28,6 +28,7 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   maxHeaderBytes: ['N', 'largest request header block, bytes'],
   headersTimeoutMs: ['MS', 'close a request whose headers take longer (slowloris)'],
   sessionTtlSeconds: ['SECONDS', 'keep a disconnected session this long for a resume'],
+  presenceGraceSeconds: ['SECONDS', 'a dropped connection (no goodbye) leaves presence after this long'],
   maxPollSeconds: ['SECONDS', 'longest long-poll wait a client may ask for'],
   hookTimeoutMs: ['MS', 'a hook call that takes longer fails'],
   hookConcurrency: ['N', 'most webhook requests in flight at once'],

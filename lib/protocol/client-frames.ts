@@ -4,10 +4,10 @@ import type { StreamPosition } from './types.js';
 
 /** Frames a client sends on the WebSocket (spec/protocol.md). */
 export type ClientFrame =
-  | { type: 'connect'; token?: string; session?: string }
+  | { type: 'connect'; token?: string; session?: string; since?: Map<string, StreamPosition> }
   | { type: 'subscribe'; id: number; channel: string; since?: StreamPosition }
   | { type: 'unsubscribe'; id: number; channel: string }
-  | { type: 'publish'; id: number; channel: string; data: unknown }
+  | { type: 'publish'; id: number; channel: string; data: unknown; key?: string }
   | { type: 'ping' };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -18,6 +18,18 @@ export function checkSince(v: unknown): StreamPosition {
     throw badRequest('since must be {"epoch": string, "offset": integer >= 0}');
   }
   return { epoch: v.epoch, offset: v.offset as number };
+}
+
+/** Most channels a `connect` frame's `since` may name. */
+const MAX_SINCE_CHANNELS = 1024;
+
+/** Validates the `since` map of a resuming `connect` ({channel: position}); throws bad_request. */
+function checkSinceMap(v: unknown): Map<string, StreamPosition> | undefined {
+  if (v === undefined) return undefined;
+  if (!isObject(v)) throw badRequest('since must be an object {"channel": {"epoch", "offset"}}');
+  const entries = Object.entries(v);
+  if (entries.length > MAX_SINCE_CHANNELS) throw badRequest(`since names at most ${MAX_SINCE_CHANNELS} channels`);
+  return new Map(entries.map(([channel, pos]) => [checkChannel(channel), checkSince(pos)]));
 }
 
 function requestId(v: Record<string, unknown>): number {
@@ -32,7 +44,7 @@ export function checkClientFrame(v: unknown): ClientFrame {
     case 'connect':
       if (v.token !== undefined && typeof v.token !== 'string') throw badRequest('token must be a string');
       if (v.session !== undefined && typeof v.session !== 'string') throw badRequest('session must be a string');
-      return { type: 'connect', token: v.token as string | undefined, session: v.session as string | undefined };
+      return { type: 'connect', token: v.token as string | undefined, session: v.session as string | undefined, since: checkSinceMap(v.since) };
     case 'subscribe': {
       const id = requestId(v);
       const frame: ClientFrame = { type: 'subscribe', id, channel: checkChannel(v.channel) };
@@ -43,7 +55,8 @@ export function checkClientFrame(v: unknown): ClientFrame {
       return { type: 'unsubscribe', id: requestId(v), channel: checkChannel(v.channel) };
     case 'publish':
       if (!('data' in v)) throw badRequest('publish needs "data"');
-      return { type: 'publish', id: requestId(v), channel: checkChannel(v.channel), data: v.data };
+      if (v.key !== undefined && (typeof v.key !== 'string' || v.key.length === 0 || v.key.length > 200)) throw badRequest('key must be a string of 1-200 characters');
+      return { type: 'publish', id: requestId(v), channel: checkChannel(v.channel), data: v.data, key: v.key as string | undefined };
     case 'ping':
       return { type: 'ping' };
     default:

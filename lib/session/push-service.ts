@@ -15,6 +15,8 @@ export interface PushServiceDeps {
   log: Logger;
   /** A detached session is ended after this long. */
   sessionTtlMs: number;
+  /** A detached session leaves its channels (presence `leave`, positions kept) after this long. @default sessionTtlMs */
+  presenceGraceMs?: number;
   now?: () => number;
   /** Called with the number of frames each delivery wrote (metrics). */
   onDeliver?: (frames: number) => void;
@@ -28,7 +30,10 @@ export type Announce = (channel: string, result: SubscribeResult) => void;
 
 /**
  * The push-node role: sessions and their subscriptions, registered at each channel's owner, and the
- * PushTarget that owners deliver to. Sessions outlive connections for `sessionTtlMs`.
+ * PushTarget that owners deliver to. Sessions outlive connections for `sessionTtlMs`; after
+ * `presenceGraceMs` without a connection a session is "away": its subscriptions are unregistered at their
+ * owners (presence says leave) but it keeps its positions, so a resume re-registers them and replays what
+ * it missed from history. A goodbye (end with reason `goodbye`) ends a session at once.
  */
 export class PushService implements PushTarget {
   readonly hub = new Hub();
@@ -82,11 +87,16 @@ export class PushService implements PushTarget {
     return s && !s.ended ? s : undefined;
   }
 
-  /** Binds a connection to a session (replacing an older one, which is closed: its disconnect hook fires). */
+  /**
+   * Binds a connection to a session (replacing an older one, which is closed: its disconnect hook fires).
+   * The caller then re-subscribes the session's channels (resume(), or the stream's channel list): an away
+   * session is registered again at its owners that way.
+   */
   attach(s: Session, conn: Connection): void {
     const old = s.conn;
     s.conn = conn;
     s.detachedAt = 0;
+    s.away = false;
     this.detached.delete(s);
     if (old && old !== conn) {
       // detach() ignores the old connection's close (it is no longer s.conn): report that connection here, once.
@@ -103,6 +113,22 @@ export class PushService implements PushTarget {
     s.detachedAt = this.now();
     this.detached.add(s);
     this.fireDisconnect(s, reason);
+  }
+
+  /**
+   * The session's client is away (no connection for the presence grace, or a long-poll client that stopped
+   * polling): every channel but `$user:U` is unregistered at its owner with reason `away` (presence leave,
+   * unsubscribe hook) while the session keeps its positions for a resume.
+   */
+  away(s: Session): void {
+    if (s.ended || s.away) return;
+    s.away = true;
+    for (const [channel, sub] of s.positions()) {
+      if (channel.startsWith('$') || sub.pending) continue;
+      this.hub.remove(channel, s);
+      if (!this.hub.has(channel)) this.terms.delete(channel);
+      void this.unregister(channel, s, 'away');
+    }
   }
 
   private fireDisconnect(s: Session, reason: string): void {
@@ -198,14 +224,19 @@ export class PushService implements PushTarget {
     return res;
   }
 
-  /** After a reconnect with a session id: resubscribe every channel from the last delivered offset. */
-  async resume(s: Session, announce: Announce, refused: (channel: string, err: unknown) => void): Promise<void> {
+  /**
+   * After a reconnect with a session id: resubscribe every channel from the client's position in `since`,
+   * else from the last offset written to its old connection.
+   */
+  async resume(s: Session, announce: Announce, refused: (channel: string, err: unknown) => void,
+    since: ReadonlyMap<string, StreamPosition> = new Map()): Promise<void> {
     const away = s.awayFrames;
     s.awayFrames = null;
     for (const f of away ?? []) s.conn?.send(f, s);
     await Promise.all([...s.subs].map(async ([channel, sub]) => {
       try {
-        await this.subscribe(s, channel, { epoch: sub.epoch, offset: sub.offset },
+        // The client's own position when it sent one: frames written to a socket that then dropped never arrived.
+        await this.subscribe(s, channel, since.get(channel) ?? { epoch: sub.epoch, offset: sub.offset },
           { resume: true, announce, system: channel.startsWith('$') });
       } catch (err) {
         refused(channel, err);
@@ -222,6 +253,7 @@ export class PushService implements PushTarget {
   async reregister(filter: (channel: string) => boolean): Promise<void> {
     const work: Array<Promise<void>> = [];
     for (const s of this.sessions.values()) {
+      if (s.away) continue; // registered nowhere until it resumes (at the owner of that time)
       for (const [channel, sub] of s.subs) {
         if (sub.pending === null && filter(channel)) work.push(this.reregisterOne(s, channel, sub));
       }
@@ -262,9 +294,9 @@ export class PushService implements PushTarget {
     await this.unregister(channel, s, reason);
   }
 
-  /** A client publish: every client rule applies at the owner. */
-  publish(s: Session, channel: string, data: unknown): Promise<PublishResult> {
-    return this.deps.router.owner(channel).publish({ channel, data, user: s.user, claims: s.claims, client: true });
+  /** A client publish: every client rule applies at the owner. `key` makes retries apply it once. */
+  publish(s: Session, channel: string, data: unknown, key?: string): Promise<PublishResult> {
+    return this.deps.router.owner(channel).publish({ channel, data, user: s.user, claims: s.claims, client: true, id: key });
   }
 
   // ---- PushTarget: what owners call ----
@@ -364,7 +396,12 @@ export class PushService implements PushTarget {
   }
 
   private sweep(): void {
-    const cutoff = this.now() - this.deps.sessionTtlMs;
-    for (const s of this.detached) if (s.detachedAt <= cutoff) void this.end(s, 'expired');
+    const now = this.now();
+    const cutoff = now - this.deps.sessionTtlMs;
+    const graceCutoff = now - (this.deps.presenceGraceMs ?? this.deps.sessionTtlMs);
+    for (const s of this.detached) {
+      if (s.detachedAt <= cutoff) void this.end(s, 'expired');
+      else if (s.detachedAt <= graceCutoff) this.away(s);
+    }
   }
 }

@@ -8,6 +8,7 @@ import { createNode } from '../node.js';
 import type { Options } from '../options.js';
 
 export { TestClient } from './ws-client.js';
+export { openSse, type SseEvent } from './sse-client.js';
 export { createTestCluster, type TestCluster, type TestClusterOptions } from './cluster.js';
 
 /** A started single node on a free loopback port with a temp data dir (removed on stop unless kept). */

@@ -33,11 +33,4 @@ export async function admit(ctx: EdgeContext, token: string | undefined, ip: str
   return { user, claims, info };
 }
 
-/** Whether a request's Origin passes --allowed-origins (no header, or no list, passes). */
-export function originAllowed(ctx: EdgeContext, req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  const allowed = ctx.options.allowedOrigins;
-  return allowed.length === 0 || origin === undefined || allowed.includes(origin);
-}
-
 export const remoteIp = (req: IncomingMessage): string => req.socket.remoteAddress ?? '';

@@ -2,8 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { RestApi } from '../api/rest.js';
 import type { EdgeContext } from '../context.js';
-import { HashpubError } from '../errors.js';
-import { originAllowed } from './connect.js';
+import { HashpubError, methodNotAllowed } from '../errors.js';
+import { Assets } from './assets.js';
+import { corsDecision } from './cors.js';
+import { splitCursor } from './cursor.js';
 import { sendError, sendJson } from './http-util.js';
 import { LongPollTransport } from './long-poll.js';
 import { SseTransport } from './sse.js';
@@ -11,8 +13,9 @@ import { WebSocketTransport } from './websocket.js';
 
 /**
  * The node's one HTTP port: WebSocket upgrades on /v1/ws, SSE on /v1/sse, long-poll on /v1/poll, the
- * REST API under /v1, /healthz and /metrics. Node's HTTP limits guard it against hostile clients: header
- * blocks over maxHeaderBytes get 431, headers not complete within headersTimeoutMs are closed.
+ * REST API under /v1, the official client (/v1/client.js), the OpenAPI document, /healthz and /metrics.
+ * Every request and upgrade passes corsDecision() first. Node's HTTP limits guard it against hostile
+ * clients: header blocks over maxHeaderBytes get 431, headers not complete within headersTimeoutMs are closed.
  */
 export class HttpEdge {
   readonly server: Server;
@@ -20,6 +23,7 @@ export class HttpEdge {
   readonly sse: SseTransport;
   readonly poll: LongPollTransport;
   private readonly rest: RestApi;
+  private readonly assets = new Assets();
   /** Set by the node once it is ready; /healthz answers 503 before. */
   ready = false;
 
@@ -67,6 +71,17 @@ export class HttpEdge {
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const cors = corsDecision({ origin: req.headers.origin, host: req.headers.host, method: req.method ?? 'GET' }, this.ctx.options.allowedOrigins);
+    if (!cors.allowed) {
+      req.resume();
+      res.setHeader('vary', 'Origin');
+      return void this.fail(req, res, new HashpubError('forbidden', 'origin not allowed (--allowed-origins)'));
+    }
+    for (const [name, value] of Object.entries(cors.headers)) res.setHeader(name, value);
+    if (cors.preflight) {
+      res.writeHead(204, { 'content-length': 0 });
+      return void res.end();
+    }
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -84,20 +99,37 @@ export class HttpEdge {
         res.writeHead(200, { 'content-type': this.ctx.metrics.registry.contentType });
         return void res.end(text);
       }
+      if (this.assets.has(path)) return this.assets.serve(req, res, path);
       if (!this.ready) throw new HashpubError('unavailable', 'the node is starting or stopping', { retryAfter: 1 });
       if (path === '/v1/ws') throw new HashpubError('bad_request', 'this endpoint needs a WebSocket upgrade');
       if (path === '/v1/sse' || path === '/v1/poll') {
-        if (req.method !== 'GET') throw new HashpubError('bad_request', 'use GET');
-        if (!originAllowed(this.ctx, req)) throw new HashpubError('forbidden', 'origin not allowed');
+        if (req.method === 'DELETE') return await this.goodbye(res, url);
+        if (req.method !== 'GET') throw methodNotAllowed(['GET', 'DELETE']);
         return await (path === '/v1/sse' ? this.sse : this.poll).handle(req, res, url);
       }
       if (path.startsWith('/v1/')) return await this.rest.handle(req, res, url);
       throw new HashpubError('not_found', `nothing at ${path}`);
     } catch (err) {
-      const e = sendError(res, err);
-      this.ctx.metrics.errors.inc({ code: e.code });
-      if (e.code === 'internal') this.ctx.log.error({ err, url: req.url }, 'internal error');
+      this.fail(req, res, err);
     }
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const e = sendError(res, err);
+    this.ctx.metrics.errors.inc({ code: e.code });
+    if (e.code === 'internal') this.ctx.log.error({ err, url: req.url }, 'internal error');
+  }
+
+  /** `DELETE /v1/sse|poll?cursor=C`: the client says goodbye; its session ends at once (204). */
+  private async goodbye(res: ServerResponse, url: URL): Promise<void> {
+    const cursor = url.searchParams.get('cursor');
+    if (cursor === null) throw new HashpubError('bad_request', 'name the session to end: ?cursor=C (a cursor this node returned)');
+    const { session } = splitCursor(cursor);
+    const s = session === undefined ? undefined : this.ctx.push.find(session);
+    if (!s) throw new HashpubError('not_found', 'no such session on this node (it ended or expired)');
+    await this.ctx.push.end(s, 'goodbye');
+    res.writeHead(204, { 'content-length': 0 });
+    res.end();
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
@@ -113,8 +145,9 @@ export class HttpEdge {
     } catch {
       return reject('400 Bad Request', 'bad_request');
     }
+    const cors = corsDecision({ origin: req.headers.origin, host: req.headers.host, method: 'GET' }, this.ctx.options.allowedOrigins);
+    if (!cors.allowed) return reject('403 Forbidden', 'forbidden');
     if (path !== '/v1/ws') return reject('404 Not Found', 'not_found');
-    if (!originAllowed(this.ctx, req)) return reject('403 Forbidden', 'forbidden');
     if (!this.ready) return reject('503 Service Unavailable', 'unavailable');
     socket.off('error', destroyOnError); // ws installs its own handler for the rest of the socket's life
     this.ws.upgrade(req, socket, head);

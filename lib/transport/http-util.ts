@@ -18,6 +18,7 @@ export function sendError(res: ServerResponse, err: unknown): HashpubError {
   }
   const headers: Record<string, string> = {};
   if (e.retryAfter !== undefined) headers['retry-after'] = String(e.retryAfter);
+  if (e.allow !== undefined) headers.allow = e.allow.join(', ');
   sendJson(res, e.status, { error: e.toJSON() }, headers);
   return e;
 }

@@ -3,22 +3,18 @@ import type { EdgeContext } from '../context.js';
 import { badRequest, CLOSE_CODES } from '../errors.js';
 import type { Prepared } from '../protocol/prepared.js';
 import type { Connection, Session } from '../session/session.js';
-import { admit, remoteIp } from './connect.js';
-import { channelsOf, decodePositions, encodePositions } from './cursor.js';
+import { channelsOf, encodeCursor, parseCursor } from './cursor.js';
+import { announceInto, streamSession, streamToken } from './stream-session.js';
 
 /** Most frames a mailbox holds between two polls; more means the client is too slow (it resumes from history). */
 const MAX_MAILBOX = 10_000;
 
 /*
- * Cursor = "<session id>.<positions>" (positions as in cursor.ts). With a live session whose positions
- * match, the next poll drains its mailbox; otherwise (expired, other node, lost response) a new session
- * resumes every channel from the positions, from history.
+ * Cursor = "<session id>.<positions>" (cursor.ts). A poll that presents the cursor of the session's last
+ * answer, for the same channels, drains its mailbox. Any other poll naming a live session (a lost answer,
+ * other channels, a client back after the presence grace) takes the session over and resumes every named
+ * channel from the cursor's positions, from history; without a live session, a new one starts from them.
  */
-const splitCursor = (c: string | null): { session?: string; positions?: string } => {
-  if (!c) return {};
-  const dot = c.indexOf('.');
-  return dot < 0 ? { positions: c } : { session: c.slice(0, dot), positions: c.slice(dot + 1) };
-};
 
 /** HTTP long-poll on /v1/poll: answers as soon as there is something, or empty at the timeout. */
 export class LongPollTransport {
@@ -28,33 +24,33 @@ export class LongPollTransport {
   constructor(private readonly ctx: EdgeContext) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const channels = channelsOf(url);
+    const token = streamToken(req, url);
+    const channels = channelsOf(url, token !== undefined);
     const timeoutParam = url.searchParams.get('timeout');
     const timeout = timeoutParam === null ? 25 : Number(timeoutParam);
     if (!(timeout >= 0) || timeout > this.ctx.options.maxPollSeconds) throw badRequest(`timeout must be 0-${this.ctx.options.maxPollSeconds} seconds`);
-    const cursorParam = url.searchParams.get('cursor');
-    const { session: sid, positions } = splitCursor(cursorParam);
+    const cursorParam = url.searchParams.get('cursor') || null;
+    const cursor = parseCursor(cursorParam);
     const push = this.ctx.push;
-    let s = sid ? push.find(sid) : undefined;
+    let s = cursor.session ? push.find(cursor.session) : undefined;
     let box = s?.conn instanceof Mailbox ? s.conn : undefined;
-    if (!s || !box || box.channels.join('\n') !== channels.join('\n') || box.lastCursor !== cursorParam) {
-      if (s && box) void push.end(s, 'replaced'); // the client lost a response or changed channels: start over
-      const a = await admit(this.ctx, url.searchParams.get('token') ?? undefined, remoteIp(req), req.headers.origin ?? null);
-      s = await push.open(a.user, a.claims, a.info);
-      box = new Mailbox(this.ctx, channels, () => { this.mailboxes.delete(box!); void push.end(s!, 'slow'); });
-      push.attach(s, box);
-      this.mailboxes.add(box);
-      const since = decodePositions(positions, channels.length);
-      try {
-        for (let i = 0; i < channels.length; i++) {
-          const r = await push.subscribe(s, channels[i]!, since[i]);
-          if (since[i] && !r.recovered) box.gap = true;
-        }
-      } catch (err) {
-        this.mailboxes.delete(box);
-        await push.end(s, 'refused');
+    if (!s || !box || s.away || box.channels.join('\n') !== channels.join('\n') || box.lastCursor !== cursorParam) {
+      const fresh = box ?? new Mailbox(this.ctx, (b) => { this.mailboxes.delete(b); if (b.session) void push.end(b.session, 'slow'); });
+      fresh.reset(channels);
+      const announce = announceInto((f) => fresh.send(f));
+      this.mailboxes.add(fresh);
+      const r = await streamSession(this.ctx, req, token, channels, cursor, (session) => {
+        push.attach(session, fresh);
+        fresh.session = session;
+      }, (channel, result, resumed) => {
+        if (resumed && !result.recovered) fresh.gap = true;
+        announce(channel, result, resumed);
+      }).catch((err) => {
+        this.mailboxes.delete(fresh);
         throw err;
-      }
+      });
+      s = r.session;
+      box = fresh;
     }
     box.wait(s, res, timeout * 1000);
   }
@@ -64,14 +60,21 @@ export class LongPollTransport {
     for (const b of this.mailboxes) b.close(CLOSE_CODES.shutdown, 'shutdown');
   }
 
-  /** Ends sessions whose client stopped polling for longer than the session TTL. */
+  /**
+   * A client that stopped polling leaves presence after the presence grace (its session goes away, see
+   * PushService.away) and its session ends after the session TTL.
+   */
   private sweep(): void {
-    const cutoff = Date.now() - this.ctx.options.sessionTtlSeconds * 1000;
+    const now = Date.now();
+    const cutoff = now - this.ctx.options.sessionTtlSeconds * 1000;
+    const graceCutoff = now - this.ctx.options.presenceGraceSeconds * 1000;
     for (const b of this.mailboxes) {
-      if (!b.waiting && b.lastPoll < cutoff) {
+      if (b.waiting || !b.session) continue;
+      if (b.session.ended) this.mailboxes.delete(b);
+      else if (b.lastPoll < cutoff) {
         this.mailboxes.delete(b);
         b.expire();
-      }
+      } else if (b.lastPoll < graceCutoff) this.ctx.push.away(b.session);
     }
   }
 }
@@ -81,18 +84,26 @@ class Mailbox implements Connection {
   readonly kind = 'poll' as const;
   private frames: Prepared[] = [];
   private res: ServerResponse | null = null;
-  private session: Session | null = null;
+  session: Session | null = null;
   private timer: NodeJS.Timeout | null = null;
+  channels: string[] = [];
   lastPoll = Date.now();
   /** The cursor of the last answer: a poll with another one lost a response and starts over. */
   lastCursor: string | null = null;
   gap = false;
   private closed = false;
 
-  constructor(private readonly ctx: EdgeContext, readonly channels: string[], private readonly onSlow: () => void) {}
+  constructor(private readonly ctx: EdgeContext, private readonly onSlow: (b: Mailbox) => void) {}
 
   get waiting(): boolean {
     return this.res !== null;
+  }
+
+  /** Starts over for `channels`: queued frames are dropped (the resume replays them from history). */
+  reset(channels: string[]): void {
+    this.frames = [];
+    this.channels = channels;
+    this.closed = false;
   }
 
   send(frame: Prepared): void {
@@ -101,7 +112,7 @@ class Mailbox implements Connection {
     if (this.frames.length > MAX_MAILBOX) {
       this.ctx.metrics.slowDisconnects.inc();
       this.closed = true;
-      this.onSlow();
+      this.onSlow(this);
       return;
     }
     if (this.res) queueMicrotask(() => this.answer()); // let a burst collect into one answer
@@ -139,7 +150,7 @@ class Mailbox implements Connection {
     this.frames = [];
     this.clearWait();
     this.lastPoll = Date.now();
-    const cursor = (this.lastCursor = `${this.session.id}.${encodePositions(this.session, this.channels)}`);
+    const cursor = (this.lastCursor = encodeCursor(this.session, this.channels));
     let body = `{"messages":[${frames.map((f) => f.json()).join(',')}],"cursor":${JSON.stringify(cursor)}`;
     if (this.gap) body += ',"recovered":false';
     this.gap = false;

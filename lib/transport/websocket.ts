@@ -8,6 +8,7 @@ import { parseJson } from '../protocol/json.js';
 import { Prepared } from '../protocol/prepared.js';
 import type { Announce } from '../session/push-service.js';
 import type { Connection, Session } from '../session/session.js';
+import type { StreamPosition } from '../protocol/types.js';
 import { coalescedWrite } from './coalesce.js';
 import { admit } from './connect.js';
 
@@ -65,7 +66,7 @@ type Tagged = WebSocket & { [CLIENT]: WsClient };
 function onMessage(this: Tagged, data: Buffer, isBinary: boolean): void { this[CLIENT].onMessage(data, isBinary); }
 function onPong(this: Tagged): void { this[CLIENT].alive = true; }
 function onError(): void {} // protocol errors (e.g. 1009 too large) are followed by 'close'
-function onClose(this: Tagged): void { this[CLIENT].onClose(); }
+function onClose(this: Tagged, code: number): void { this[CLIENT].onClose(code); }
 
 /**
  * One WebSocket connection: parses client frames and is the session's Connection while attached.
@@ -164,15 +165,15 @@ class WsClient implements Connection {
         await push.unsubscribe(s, frame.channel);
         this.reply({ type: 'reply', id: frame.id, ok: true });
       } else {
-        const r = await push.publish(s, frame.channel, frame.data);
-        this.reply({ type: 'reply', id: frame.id, ok: true, channel: r.channel, epoch: r.epoch, offset: r.offset });
+        const r = await push.publish(s, frame.channel, frame.data, frame.key);
+        this.reply({ type: 'reply', id: frame.id, ok: true, channel: r.channel, epoch: r.epoch, offset: r.offset, ...(r.duplicate ? { duplicate: true } : {}) });
       }
     } catch (err) {
       this.fail(frame.id, err);
     }
   }
 
-  private async connect(frame: { token?: string; session?: string }): Promise<void> {
+  private async connect(frame: { token?: string; session?: string; since?: ReadonlyMap<string, StreamPosition> }): Promise<void> {
     const { push, tokens } = this.ctx;
     try {
       let s = frame.session ? push.find(frame.session) : undefined;
@@ -190,13 +191,14 @@ class WsClient implements Connection {
       this.connecting = CONNECTED;
       this.due = Date.now() + Math.random() * PING_INTERVAL_MS; // spread pings over the interval
       push.attach(s, this);
-      this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed });
-      if (resumed) {
-        const announce: Announce = (channel, r) => {
-          if (!channel.startsWith('$')) this.reply({ type: 'subscribed', channel, epoch: r.epoch, offset: r.offset, recovered: r.recovered, resumed: true });
-        };
-        await push.resume(s, announce, (channel, err) => this.fail(undefined, err, { channel }));
-      }
+      if (!resumed) return this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed });
+      // The channels about to be resumed, so a client knows which ones it must subscribe again itself.
+      const channels = [...s.subs.keys()].filter((c) => !c.startsWith('$'));
+      this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed, channels });
+      const announce: Announce = (channel, r) => {
+        if (!channel.startsWith('$')) this.reply({ type: 'subscribed', channel, epoch: r.epoch, offset: r.offset, recovered: r.recovered, resumed: true });
+      };
+      await push.resume(s, announce, (channel, err) => this.fail(undefined, err, { channel }), frame.since);
     } catch (err) {
       const e = asHashpubError(err);
       this.fail(undefined, e);
@@ -204,10 +206,18 @@ class WsClient implements Connection {
     }
   }
 
-  onClose(): void {
+  /**
+   * A close frame from the client (any code but CLOSE_CODES.resume) is a goodbye: the session ends at once.
+   * A dropped socket (1006), or a close the server began, keeps the session for a resume.
+   */
+  onClose(code: number): void {
+    const goodbye = !this.closed && code !== 1006 && code !== CLOSE_CODES.resume;
     this.closed = true;
     this.registry.delete(this);
     this.ctx.metrics.connections.dec({ transport: 'ws' });
-    if (this.session) this.ctx.push.detach(this.session, this, 'closed');
+    const s = this.session;
+    if (!s) return;
+    if (goodbye && s.conn === this) void this.ctx.push.end(s, 'goodbye');
+    else this.ctx.push.detach(s, this, 'closed');
   }
 }

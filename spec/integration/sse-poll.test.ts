@@ -1,52 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { request } from 'node:http';
-import { startTestNode, type TestNode } from '../../lib/testing/index.js';
-
-interface SseEvent { event?: string; id?: string; data?: string }
-
-/** A minimal SSE reader over node:http that parses events exactly as the spec's framing rules say. */
-function openSse(url: string, headers: Record<string, string> = {}) {
-  const events: SseEvent[] = [];
-  let status = 0;
-  let close = () => {};
-  const ready = new Promise<void>((resolve, reject) => {
-    const req = request(url, { headers }, (res) => {
-      status = res.statusCode ?? 0;
-      let buf = '';
-      let cur: SseEvent = {};
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        let i;
-        while ((i = buf.search(/\r\n|\r|\n/)) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + (buf[i] === '\r' && buf[i + 1] === '\n' ? 2 : 1));
-          if (line === '') { if (cur.data !== undefined || cur.event) events.push(cur); cur = {}; continue; }
-          if (line.startsWith(':')) continue;
-          const c = line.indexOf(':');
-          const field = c < 0 ? line : line.slice(0, c);
-          const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
-          if (field === 'data') cur.data = cur.data === undefined ? value : cur.data + '\n' + value;
-          else if (field === 'event' || field === 'id') cur[field] = value;
-        }
-      });
-      resolve();
-    });
-    req.on('error', reject);
-    req.end();
-    close = () => req.destroy();
-  });
-  const waitFor = async (n: number, ms = 5000) => {
-    const deadline = Date.now() + ms;
-    while (events.filter((e) => e.event === 'message').length < n) {
-      if (Date.now() > deadline) throw new Error(`got ${events.length} events`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return events.filter((e) => e.event === 'message');
-  };
-  return { events, ready, waitFor, close: () => close(), status: () => status };
-}
+import { openSse, startTestNode, type TestNode } from '../../lib/testing/index.js';
 
 describe('SSE and long-poll', () => {
   let t: TestNode;
@@ -97,26 +51,41 @@ describe('SSE and long-poll', () => {
     const banned = await fetch(`${t.url}/v1/sse?channel=sse-ban&token=${token}`);
     assert.equal(banned.status, 403);
     assert.equal(((await banned.json()) as any).error.code, 'banned');
-    assert.equal((await fetch(`${t.url}/v1/sse?token=${token}`)).status, 400, 'no channel');
+    const none = await fetch(`${t.url}/v1/sse`);
+    assert.equal(none.status, 400, 'no channel and no token');
+    assert.equal(((await none.json()) as any).error.code, 'bad_request');
+  });
+
+  test('SSE with a token and no channel carries the messages sent to the user', async () => {
+    const s = openSse(`${t.url}/v1/sse?token=${await t.token('sse-only-user')}`);
+    await s.ready;
+    assert.equal(s.status(), 200);
+    assert.equal((await t.api('POST', '/v1/users/sse-only-user/messages', { data: 'hi' })).body.delivered, true);
+    const [m] = await s.waitFor(1);
+    assert.deepEqual(JSON.parse(m!.data!), { type: 'message', channel: '$user:sse-only-user', epoch: JSON.parse(m!.data!).epoch, offset: 1, data: 'hi' });
+    s.close();
   });
 
   test('long-poll answers at once when there is something, waits otherwise, and the cursor gives exactly the next messages', async () => {
     const first = await (await fetch(`${t.url}/v1/poll?channel=lp&token=${token}&timeout=0`)).json() as any;
-    assert.deepEqual(first.messages, []);
+    assert.deepEqual(first.messages, [{ type: 'subscribed', channel: 'lp', epoch: first.messages[0].epoch, offset: 0, recovered: false }]);
+    const data = (answer: any) => answer.messages.filter((m: { type: string }) => m.type === 'message').map((m: { data: number }) => m.data);
     const waiting = fetch(`${t.url}/v1/poll?channel=lp&token=${token}&cursor=${encodeURIComponent(first.cursor)}&timeout=10`).then((r) => r.json() as Promise<any>);
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();
     await t.api('POST', '/v1/channels/lp/messages', { data: 1 });
     const second = await waiting;
     assert.ok(Date.now() - started < 5000, 'answered as soon as the message came, not at the timeout');
-    assert.deepEqual(second.messages.map((m: { data: number }) => m.data), [1]);
+    assert.deepEqual(second.messages.map((m: { data: number }) => m.data), [1], 'only the message: the subscription was announced once');
     await t.api('POST', '/v1/channels/lp/messages', { data: 2 });
     await t.api('POST', '/v1/channels/lp/messages', { data: 3 });
     const third = await (await fetch(`${t.url}/v1/poll?channel=lp&token=${token}&cursor=${encodeURIComponent(second.cursor)}&timeout=5`)).json() as any;
     assert.deepEqual(third.messages.map((m: { data: number }) => m.data), [2, 3]);
-    // A client that lost the third answer retries with the second cursor and gets 2 and 3 again.
+    // A client that lost the third answer retries with the second cursor and gets 2 and 3 again, in the same session.
     const retry = await (await fetch(`${t.url}/v1/poll?channel=lp&token=${token}&cursor=${encodeURIComponent(second.cursor)}&timeout=0`)).json() as any;
-    assert.deepEqual(retry.messages.map((m: { data: number }) => m.data), [2, 3]);
+    assert.deepEqual(data(retry), [2, 3]);
+    assert.equal(retry.messages[0].recovered, true, JSON.stringify(retry.messages[0]));
+    assert.equal(String(retry.cursor).split('.')[0], String(second.cursor).split('.')[0], 'same session');
     const empty = await (await fetch(`${t.url}/v1/poll?channel=lp&token=${token}&cursor=${encodeURIComponent(retry.cursor)}&timeout=0`)).json() as any;
     assert.deepEqual(empty.messages, []);
   });
