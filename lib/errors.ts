@@ -43,21 +43,29 @@ export class HashpubError extends Error {
   readonly retryAfter: number | undefined;
   /** The methods a path does answer (only with `method_not_allowed`; sent as the `Allow` header). */
   readonly allow: readonly string[] | undefined;
+  /** The channel a refusal is about, when one request names several (SSE, long-poll). */
+  readonly channel: string | undefined;
 
-  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; retryAfter?: number; allow?: readonly string[] } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; retryAfter?: number; allow?: readonly string[]; channel?: string } = {}) {
     super(message, { cause: opts.cause });
     this.name = 'HashpubError';
     this.code = code;
     this.retryAfter = opts.retryAfter;
     this.allow = opts.allow;
+    this.channel = opts.channel;
   }
 
   get status(): number {
     return ERROR_STATUS[this.code];
   }
 
-  toJSON(): { code: ErrorCode; message: string } {
-    return { code: this.code, message: this.message };
+  toJSON(): { code: ErrorCode; message: string; channel?: string } {
+    return this.channel === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, channel: this.channel };
+  }
+
+  /** The same error, naming the channel it is about. */
+  about(channel: string): HashpubError {
+    return new HashpubError(this.code, this.message, { cause: this.cause, retryAfter: this.retryAfter, allow: this.allow, channel });
   }
 }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { EdgeContext } from '../context.js';
+import { HashpubError } from '../errors.js';
 import { Prepared } from '../protocol/prepared.js';
 import type { StreamPosition } from '../protocol/types.js';
 import type { SubscribeResult } from '../owner/owner-api.js';
@@ -25,7 +26,7 @@ export const announceInto = (send: (frame: Prepared) => void): StreamAnnounce =>
  * Either way its subscriptions become exactly `channels` (others end with reason `unsubscribe`), each
  * resuming after the cursor's position for it (or, when the cursor does not line up with `channels`, after
  * the session's own). `announce` gets one `subscribed` result per channel, before its replayed messages.
- * A refused channel ends the session and throws (the request answers the error).
+ * A refused channel ends the session and throws (the request answers the error, naming the channel).
  */
 export async function streamSession(ctx: EdgeContext, req: IncomingMessage, token: string | undefined, channels: string[],
   cursor: Cursor, attach: (s: Session) => void, announce: StreamAnnounce): Promise<{ session: Session; resumed: boolean }> {
@@ -48,7 +49,8 @@ export async function streamSession(ctx: EdgeContext, req: IncomingMessage, toke
       const sub = s.subs.get(channel);
       const own: StreamPosition | undefined = sub && !sub.pending && sub.epoch ? { epoch: sub.epoch, offset: sub.offset } : undefined;
       const since = positions[i] ?? own;
-      await push.subscribe(s, channel, since, { resume: sub !== undefined, announce: (c, r) => announce(c, r, since !== undefined) });
+      await push.subscribe(s, channel, since, { resume: sub !== undefined, announce: (c, r) => announce(c, r, since !== undefined) })
+        .catch((err: unknown) => { throw err instanceof HashpubError && err.status < 500 ? err.about(channel) : err; });
     }
   } catch (err) {
     await push.end(s, 'refused');
