@@ -34,7 +34,7 @@ export interface Options {
   webhookSecret: string | null;
   /** Events sent to the webhook; the others count as not implemented (allow / unchanged). Empty = all six. @default [] */
   webhookEvents: string[];
-  /** Allowed `Origin` values for client connections; empty = any. @default [] */
+  /** Origins whose pages may use this node: CORS answers and WebSocket `Origin` checks; empty = any. @default [] */
   allowedOrigins: string[];
   /** pino log level: fatal, error, warn, info, debug, trace, silent. @default "info" */
   logLevel: string;

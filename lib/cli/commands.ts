@@ -20,7 +20,7 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   webhook: ['URL', 'webhook receiver; events are POSTed to URL/{event}'],
   webhookSecret: ['S', 'secret that signs webhook requests (default: the API key)'],
   webhookEvents: ['E1,E2', 'events sent to the webhook (connect,subscribe,publish,deliver,unsubscribe,disconnect); none = all'],
-  allowedOrigins: ['O1,O2', 'allowed Origin values of client connections; none = any'],
+  allowedOrigins: ['O1,O2', 'origins whose pages may use this node (CORS and WebSocket Origin); none = any'],
   logLevel: ['LEVEL', 'fatal, error, warn, info, debug, trace or silent'],
   maxBodyBytes: ['N', 'largest REST request body, bytes'],
   maxPayloadBytes: ['N', 'largest WebSocket frame from a client, bytes'],

@@ -85,13 +85,18 @@ export interface DeliverReply {
 export interface UnsubscribeEvent {
   user: UserId;
   channel: string;
-  /** Why: `unsubscribe`, `kicked`, `disconnect`, `expired`, `node_lost`. */
+  /**
+   * Why: `unsubscribe`, `goodbye` (the client closed its connection or session), `away` (its connection dropped
+   * and did not come back within the presence grace; a resume subscribes again), `kicked`, `disconnect`,
+   * `expired`, `refused`, `node_lost`.
+   */
   reason: string;
 }
 /** A connection closed (notification; once per connection). */
 export interface DisconnectEvent {
   user: UserId;
   session: string;
+  /** Why: `goodbye` (a WebSocket close frame, DELETE of an SSE/long-poll session), `closed` (dropped), `replaced`, `disconnect`, `shutdown`, ... */
   reason: string;
 }
 
