@@ -3,21 +3,13 @@
  * implementation; both are plain ES modules with no imports at run time, served to browsers as is.
  */
 
-/** A position in a channel's stream: everything up to and including `offset` of `epoch` was received. */
-export interface StreamPosition {
-  epoch: string;
-  offset: number;
-}
+import type { Message as StoredMessage, StreamPosition } from '../protocol/types.js';
 
-/** A message as a subscription handler receives it. */
-export interface Message {
-  channel: string;
-  epoch: string;
-  offset: number;
-  data: unknown;
-  /** The publishing user, for client publishes. */
-  from?: string;
-}
+/** A position in a channel's stream: everything up to and including `offset` of `epoch` was received. */
+export type { StreamPosition };
+
+/** A message as a subscription handler receives it (`from`: the publishing user of a client publish). */
+export type Message = Omit<StoredMessage, 'time'>;
 
 /** What `publish()` resolves to: where the owner put the message. */
 export interface PublishAck {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signToken } from '../../lib/index.js';
+import { until } from '../../lib/testing/index.js';
 import { cleanupProcesses, launch, tempDir, waitFor, type Proc } from '../e2e/cli-process.js';
 import { launchChromium, pageServer, type Browser } from './chromium.js';
 import { clientPage } from './page-client.js';
@@ -24,16 +25,6 @@ interface Node { proc: Proc; url: string; id: string }
 async function api(url: string, method: string, path: string): Promise<{ status: number; body: any }> {
   const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${API_KEY}` }, signal: AbortSignal.timeout(5000) });
   return { status: res.status, body: await res.json().catch(() => null) };
-}
-
-async function until<T>(what: string, ms: number, get: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
 }
 
 describe('kill -9 of the client\'s node in a 3-node cluster', () => {

@@ -14,7 +14,7 @@ import {
   connect, type Client, type ClientState, type Gap, type Message, type StateInfo, type SubscriptionState, type TransportName,
 } from '../../lib/client/client.js';
 import { signToken } from '../../lib/auth/tokens.js';
-import { startTestNode, TestClient, type TestNode } from '../../lib/testing/index.js';
+import { startTestNode, TestClient, until, type TestNode } from '../../lib/testing/index.js';
 
 const TRANSPORTS: TransportName[] = ['websocket', 'sse', 'poll'];
 const WS = WebSocket as unknown as NonNullable<Parameters<typeof connect>[1]>['WebSocket'];
@@ -23,16 +23,6 @@ const JWT = 'test-jwt-secret-0123456789';
 const GOODBYE_MS = 1000;
 
 type Frame = Record<string, unknown> & { type: string };
-
-async function until<T>(what: string, ms: number, get: () => T | undefined | null | false | Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(10);
-  }
-}
 
 /** A client with everything it reports recorded. */
 function watched(c: Client) {

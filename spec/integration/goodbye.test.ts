@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DisconnectEvent, Hooks, UnsubscribeEvent } from '../../lib/hooks/hooks.js';
-import { openSse, startTestNode, TestClient, type TestNode } from '../../lib/testing/index.js';
+import { openSse, startTestNode, TestClient, until, type TestNode } from '../../lib/testing/index.js';
 import { SSE_RESUME_GRACE_MS } from '../../lib/transport/sse.js';
 
 /** How soon a goodbye must show in presence (the contract). */
@@ -13,16 +13,6 @@ const GOODBYE_MS = 1000;
 const PRESENCE_GRACE_S = 1;
 
 type Frame = Record<string, unknown> & { type: string };
-
-async function until<T>(what: string, ms: number, get: () => T | undefined | null | false | Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await get();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(10);
-  }
-}
 
 describe('goodbye vs. drop', () => {
   let t: TestNode;
