@@ -160,6 +160,17 @@ class Node implements HashpubNode {
   async stop(): Promise<void> {
     if (this.edge) this.edge.ready = false;
     await this.cluster?.handOver().catch((err) => this.log.warn({ err }, 'handing channels over failed'));
+    await this.shutdown();
+  }
+
+  /** Tests: vanishes like a crashed process (links drop at once, no hand-over, no goodbye to the peers). */
+  async crash(): Promise<void> {
+    if (this.edge) this.edge.ready = false;
+    await this.cluster?.stop();
+    await this.shutdown();
+  }
+
+  private async shutdown(): Promise<void> {
     await this.push?.stop();
     await this.edge?.close();
     await this.owner?.stop();
