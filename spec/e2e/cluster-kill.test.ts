@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { signToken } from '../../lib/index.js';
 import { TestClient } from '../../lib/testing/index.js';
-import { cleanupProcesses, launch, tempDir, waitFor, type Proc } from './cli-process.js';
+import { cleanupProcesses } from './cli-process.js';
+import { api as call, startCliCluster, until, sleep, type CliNode as Node } from './cli-cluster.js';
 
-const API_KEY = 'kill-test-api-key';
-const JWT_SECRET = 'kill-test-jwt-secret-0123456789';
-const SECRET = 'kill-test-cluster-secret';
 const CLUSTER = `kill-${process.pid}`;
+const API_KEY = `${CLUSTER}-api-key`;
+const JWT_SECRET = `${CLUSTER}-jwt-secret-0123456789`;
 /** Failure detection must be faster than this (DESIGN: about 3 s after a kill -9). */
 const DETECTION_LIMIT_MS = 5000;
 
@@ -24,38 +24,7 @@ after(async () => {
   await cleanupProcesses();
 });
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a value other than undefined; fails with `what` at the deadline. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
-
-interface Node { index: number; proc: Proc; url: string; id: string }
-
-async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(url + path, {
-    method,
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, body: parsed };
-}
+const api = (url: string, method: string, path: string, body?: unknown) => call(API_KEY, url, method, path, body);
 
 async function members(n: Node): Promise<string[]> {
   const r = await api(n.url, 'GET', '/v1/cluster');
@@ -128,24 +97,9 @@ function checkStream(frames: Frame[], channel: string, who: string, since?: { ep
 
 test('SIGKILL of a node in a 3-node CLI cluster: detection < 5 s, channels move, no silent gap', { timeout: 90_000 }, async (t) => {
   // --- a bootstrap and three nodes, each its own process and data dir
-  const boot = launch(['bootstrap', '--host', '127.0.0.1', '--port', '0'], tempDir('hashpub-kill-'));
-  const [, bootstrap] = await waitFor(boot, /bootstrap listening on (127\.\d+\.\d+\.\d+:\d+)/, 15_000);
-  const nodes: Node[] = await Promise.all([0, 1, 2].map(async (index) => {
-    const data = tempDir('hashpub-kill-data-');
-    const proc = launch(['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', bootstrap!,
-      '--cluster', CLUSTER, '--secret', SECRET, '--api-key', API_KEY, '--jwt-secret', JWT_SECRET, '--log-level', 'warn'], data);
-    const [, url] = await waitFor(proc, /hashpub node ready at (http:\/\/\S+)/);
-    await until(`node ${index} healthz`, 15_000, async () => ((await fetch(url + '/healthz')).status === 200 ? true : undefined));
-    const self = await api(url!, 'GET', '/v1/cluster');
-    return { index, proc, url: url!, id: self.body.self as string };
-  }));
-  const allIds = nodes.map((n) => n.id).sort();
-  const tJoin = Date.now();
-  await until('every node lists 3 members', 20_000, async () => {
-    const views = await Promise.all(nodes.map(members));
-    return views.every((v) => JSON.stringify(v) === JSON.stringify(allIds)) ? true : undefined;
-  });
-  t.diagnostic(`cluster of 3 converged ${Date.now() - tJoin} ms after the last node was ready`);
+  const tStart = Date.now();
+  const { nodes } = await startCliCluster(3, CLUSTER);
+  t.diagnostic(`cluster of 3 started and converged in ${Date.now() - tStart} ms`);
 
   // --- one channel owned by each node (the nodes agree on owners)
   const channels: string[] = [];
