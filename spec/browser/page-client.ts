@@ -65,11 +65,13 @@ export async function clientPage(browser: Browser, pageUrl: string, nodeUrls: st
     publish: (data) => page.evaluate((d) => (globalThis as any).h.publish(d), data),
     publishLoop: (from, to, gapMs) => page.evaluate(({ from, to, gapMs }) => {
       const h = (globalThis as any).h;
-      h.looping = (async () => {
+      h.looped = false;
+      void (async () => {
         for (let seq = from; seq <= to; seq++) {
           await h.publish({ seq });
           await new Promise((r) => setTimeout(r, gapMs));
         }
+        h.looped = true;
       })();
     }, { from, to, gapMs }),
   };
