@@ -203,7 +203,8 @@ class Sub extends Emitter implements Subscription {
   }
 
   onPresence(f: Frame): void {
-    this.emit('presence', { channel: this.channel, ...(f.join ? { join: f.join as string } : { leave: f.leave as string }) } satisfies Presence);
+    const { type: _t, ...p } = f;
+    this.emit('presence', p as unknown as Presence);
   }
 
   /** The server refused or ended the subscription (refusal, kick): it is over. */

@@ -98,11 +98,16 @@ export interface Gap {
   to: StreamPosition;
 }
 
-/** A user's first subscription on the channel began (`join`) or their last one ended (`leave`). */
+/**
+ * Who is on a channel (channels with `presenceEvents: true`): the whole list first (`members`), then batched
+ * diffs (`joins`, `leaves`); `count` is the number of members after it (the only field with presence "count").
+ */
 export interface Presence {
   channel: string;
-  join?: string;
-  leave?: string;
+  count: number;
+  members?: string[];
+  joins?: string[];
+  leaves?: string[];
 }
 
 /** An error with one of the server's stable codes (spec/protocol.md) or `timeout` / `closed` / `unsupported`. */

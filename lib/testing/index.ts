@@ -10,6 +10,7 @@ import type { Options } from '../options.js';
 export { TestClient } from './ws-client.js';
 export { openSse, type SseEvent } from './sse-client.js';
 export { until } from './wait.js';
+export { watchPresence, type PresenceChange } from './presence-watch.js';
 export { createTestCluster, type TestCluster, type TestClusterOptions } from './cluster.js';
 
 /** A started single node on a free loopback port with a temp data dir (removed on stop unless kept). */

@@ -6,7 +6,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startTestNode, TestClient, type TestNode } from '../../lib/testing/index.js';
+import { startTestNode, until, watchPresence, type TestNode } from '../../lib/testing/index.js';
 import { launchChromium, pageServer, type Browser } from './chromium.js';
 import { clientPage } from './page-client.js';
 
@@ -68,19 +68,18 @@ describe('the official client in Chromium', () => {
   for (const transport of TRANSPORTS) {
     test(`${transport}: closing the page makes presence say leave within 1 s`, async () => {
       const channel = `close-${transport}`;
-      const { client: watcher } = await TestClient.connect(t.url, { token: await t.token(`watcher-${transport}`) });
-      await watcher.subscribe(channel);
+      const w = watchPresence(t, channel);
       const user = `closer-${transport}`;
       const pc = await clientPage(browser, `${app.origin}/`, [t.url], { token: await t.token(user), transports: [transport], channel });
       await pc.until(`h.sub.state === 'subscribed'`);
-      await watcher.next((f) => f.type === 'presence' && f.join === user, 5000);
+      await until('join', 5000, () => w.joinsOf(user).length > 0);
       const closedAt = Date.now();
       await pc.page.close();
-      await watcher.next((f) => f.type === 'presence' && f.leave === user, 5000);
-      const ms = Date.now() - closedAt;
+      const left = await until('leave', 5000, () => w.leaveOf(user));
+      await w.stop();
+      const ms = left.at - closedAt;
       assert.ok(ms < GOODBYE_MS, `presence said leave ${ms} ms after the page closed`);
-      assert.deepEqual((await t.api('GET', `/v1/channels/${channel}/presence`)).body.users, [`watcher-${transport}`]);
-      watcher.close();
+      assert.deepEqual((await t.api('GET', `/v1/channels/${channel}/presence`)).body.users, []);
     });
   }
 });

@@ -11,10 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
-  connect, type Client, type ClientState, type Gap, type Message, type StateInfo, type SubscriptionState, type TransportName,
+  connect, type Client, type ClientState, type Gap, type Message, type Presence, type StateInfo, type SubscriptionState, type TransportName,
 } from '../../lib/client/client.js';
 import { signToken } from '../../lib/auth/tokens.js';
-import { startTestNode, TestClient, until, type TestNode } from '../../lib/testing/index.js';
+import { startTestNode, until, watchPresence, type TestNode } from '../../lib/testing/index.js';
 
 const TRANSPORTS: TransportName[] = ['websocket', 'sse', 'poll'];
 const WS = WebSocket as unknown as NonNullable<Parameters<typeof connect>[1]>['WebSocket'];
@@ -22,7 +22,6 @@ const JWT = 'test-jwt-secret-0123456789';
 /** How soon a goodbye must show in presence (the contract). */
 const GOODBYE_MS = 1000;
 
-type Frame = Record<string, unknown> & { type: string };
 
 /** A client with everything it reports recorded. */
 function watched(c: Client) {
@@ -43,18 +42,6 @@ function subscribe(c: Client, channel: string, since?: { epoch: string; offset: 
   return { sub, got, states, gaps, errors, data: () => got.map((m) => m.data) };
 }
 
-/** A watcher's view of presence on `channel` (a plain WebSocket client). */
-async function presenceWatch(t: TestNode, channel: string) {
-  const { client } = await TestClient.connect(t.url, { token: await t.token(`watch-${channel}`) });
-  await client.subscribe(channel);
-  const seen: Array<{ at: number; frame: Frame }> = [];
-  client.ws.on('message', (d) => {
-    const f = JSON.parse(d.toString()) as Frame;
-    if (f.type === 'presence') seen.push({ at: Date.now(), frame: f });
-  });
-  return { client, leaveOf: (u: string) => seen.find((p) => p.frame.leave === u), joined: (u: string) => seen.some((p) => p.frame.join === u) };
-}
-
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -68,7 +55,7 @@ describe('the official client against a node', () => {
   for (const transport of TRANSPORTS) {
     test(`${transport}: subscribe, publish, receive, unsubscribe and close, each seen by the server at once`, async () => {
       const channel = `basic-${transport}`;
-      const w = await presenceWatch(t, channel);
+      const w = watchPresence(t, channel);
       const user = `u-${transport}`;
       const { c, names } = watched(connect(t.url, { token: await t.token(user, { publish: [channel] }), transports: [transport], WebSocket: WS }));
       const s = subscribe(c, channel);
@@ -77,7 +64,7 @@ describe('the official client against a node', () => {
       assert.deepEqual(names(), ['connecting', 'connected']);
       assert.equal(c.transport, transport);
       assert.ok(c.session, 'a session id');
-      await until('join', 2000, () => w.joined(user));
+      await until('join', 2000, () => w.joinsOf(user).length > 0);
 
       const ack = await c.publish(channel, { n: 1 });
       assert.equal(ack.offset, 1);
@@ -96,7 +83,8 @@ describe('the official client against a node', () => {
       await until('the other subscription goes on', 5000, () => other.got.length === 1);
       assert.deepEqual(s.states.map(([st]) => st), ['subscribed', 'unsubscribed']);
 
-      const w2 = await presenceWatch(t, `${channel}-2`);
+      const w2 = watchPresence(t, `${channel}-2`);
+      await until('w2 sees the user', 2000, () => w2.members().includes(user));
       at = Date.now();
       c.close();
       assert.equal(c.state, 'closed');
@@ -105,9 +93,29 @@ describe('the official client against a node', () => {
       assert.deepEqual(names(), ['connecting', 'connected', 'closed']);
       assert.equal(other.sub.state, 'unsubscribed');
       await assert.rejects(c.publish(channel, 1), { code: 'closed' });
-      w.client.close(); w2.client.close();
+      await w.stop(); await w2.stop();
     });
   }
+
+  test('presence events (presenceEvents: true) reach sub.on(\'presence\'): the member list, then batched diffs', async () => {
+    for (const transport of TRANSPORTS) {
+      const channel = `pe-${transport}`;
+      await t.api('PUT', `/v1/channels/${channel}/config`, { presenceEvents: true });
+      const c = connect(t.url, { token: await t.token(`pe-a-${transport}`), transports: [transport], WebSocket: WS });
+      const s = subscribe(c, channel);
+      const seen: Presence[] = [];
+      s.sub.on('presence', (p) => seen.push(p));
+      await until(`${transport}: the member list`, 5000, () => seen.some((p) => p.members?.includes(`pe-a-${transport}`)));
+      const other = connect(t.url, { token: await t.token(`pe-b-${transport}`), WebSocket: WS });
+      const o = subscribe(other, channel);
+      await until('the other subscribed', 5000, () => o.sub.state === 'subscribed');
+      await until(`${transport}: a join diff`, 5000, () => seen.some((p) => p.joins?.includes(`pe-b-${transport}`) && p.count === 2));
+      other.close();
+      await until(`${transport}: a leave diff`, 5000, () => seen.some((p) => p.leaves?.includes(`pe-b-${transport}`) && p.count === 1));
+      assert.ok(seen.every((p) => p.channel === channel));
+      c.close();
+    }
+  });
 
   test('messages to the user arrive as client `message` events', async () => {
     const c = connect(t.url, { token: await t.token('dm-user'), transports: ['sse'] });

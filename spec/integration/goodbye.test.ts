@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DisconnectEvent, Hooks, UnsubscribeEvent } from '../../lib/hooks/hooks.js';
-import { openSse, startTestNode, TestClient, until, type TestNode } from '../../lib/testing/index.js';
+import { openSse, startTestNode, TestClient, until, watchPresence, type TestNode } from '../../lib/testing/index.js';
 import { SSE_RESUME_GRACE_MS } from '../../lib/transport/sse.js';
 
 /** How soon a goodbye must show in presence (the contract). */
@@ -19,6 +19,7 @@ describe('goodbye vs. drop', () => {
   const unsubscribes: UnsubscribeEvent[] = [];
   const disconnects: DisconnectEvent[] = [];
   const clients: TestClient[] = [];
+  const watchers: Array<ReturnType<typeof watchPresence>> = [];
   const hooks: Hooks = {
     unsubscribe(ev) { unsubscribes.push(ev); },
     disconnect(ev) { disconnects.push(ev); },
@@ -26,6 +27,7 @@ describe('goodbye vs. drop', () => {
   before(async () => { t = await startTestNode({ presenceGraceSeconds: PRESENCE_GRACE_S, sessionTtlSeconds: 30 }, { hooks }); });
   after(async () => {
     for (const c of clients) c.close();
+    for (const w of watchers) await w.stop();
     await t.stop();
   });
 
@@ -37,17 +39,11 @@ describe('goodbye vs. drop', () => {
     assert.equal(ok.type, 'subscribed', JSON.stringify(ok));
     return { client, session: connected.session as string };
   }
-  /** A watcher on `channel` and the time each presence frame reached it. */
-  async function watch(channel: string) {
-    const w = await member(`watcher-${channel}`, channel);
-    const seen: Array<{ at: number; frame: Frame }> = [];
-    w.client.ws.on('message', (d) => {
-      const f = JSON.parse(d.toString()) as Frame;
-      if (f.type === 'presence') seen.push({ at: Date.now(), frame: f });
-    });
-    const leaveOf = (user: string) => seen.find((p) => p.frame.leave === user);
-    const joinsOf = (user: string) => seen.filter((p) => p.frame.join === user);
-    return { ...w, seen, leaveOf, joinsOf };
+  /** Who is in `channel`'s presence (the REST API, polled) and when each user came and went. */
+  async function watch(channel: string, node: TestNode = t) {
+    const w = watchPresence(node, channel);
+    watchers.push(w);
+    return w;
   }
   const users = async (channel: string): Promise<string[]> => (await t.api('GET', `/v1/channels/${channel}/presence`)).body.users;
 
@@ -68,7 +64,7 @@ describe('goodbye vs. drop', () => {
       await until('hooks', GOODBYE_MS, () => unsubscribes.some((e) => e.channel === channel) && disconnects.some((e) => e.session === session));
       assert.deepEqual(unsubscribes.filter((e) => e.channel === channel), [{ user: 'leaver', channel, reason: 'goodbye' }]);
       assert.deepEqual(disconnects.filter((e) => e.session === session).map((e) => e.reason), ['goodbye']);
-      assert.deepEqual(await users(channel), [`watcher-${channel}`]);
+      assert.deepEqual(await users(channel), []);
       // The session is gone: a resume with its id starts a new one.
       const { client: again, connected } = await TestClient.connect(t.url, { session, token: await t.token('leaver') });
       clients.push(again);
@@ -86,7 +82,7 @@ describe('goodbye vs. drop', () => {
     client.ws.terminate(); // no close frame: a drop
     const leave = await until('presence leave after the grace', 10_000, () => w.leaveOf('dropper'));
     assert.ok(leave.at - droppedAt >= PRESENCE_GRACE_S * 1000 - 50, `left ${leave.at - droppedAt} ms after the drop, before the grace`);
-    assert.deepEqual(await users(channel), [`watcher-${channel}`]);
+    assert.deepEqual(await users(channel), []);
     assert.deepEqual(unsubscribes.filter((e) => e.user === 'dropper').map((e) => e.reason), ['away']);
     for (let i = 1; i <= 3; i++) await t.api('POST', `/v1/channels/${channel}/messages`, { data: i });
 
@@ -100,7 +96,7 @@ describe('goodbye vs. drop', () => {
     assert.deepEqual(got.map((m) => [m.offset, m.data]), [[2, 1], [3, 2], [4, 3]], 'what it missed, in order, once');
     assert.equal(first!.offset, 1);
     await until('join again', 3000, () => w.joinsOf('dropper').length === 2);
-    assert.deepEqual((await users(channel)).sort(), ['dropper', `watcher-${channel}`]);
+    assert.deepEqual(await users(channel), ['dropper']);
     await t.api('POST', `/v1/channels/${channel}/messages`, { data: 4 });
     assert.deepEqual((await back.waitMessages(channel, 4)).map((m) => m.data), [1, 2, 3, 4]);
   });
@@ -124,23 +120,16 @@ describe('goodbye vs. drop', () => {
     await sleep(PRESENCE_GRACE_S * 1000 + 1200); // past the grace and a sweep: still nothing
     assert.equal(w.leaveOf('blinker'), undefined);
     assert.deepEqual(unsubscribes.filter((e) => e.user === 'blinker'), []);
-    assert.deepEqual((await users(channel)).sort(), ['blinker', `watcher-${channel}`]);
+    assert.deepEqual(await users(channel), ['blinker']);
   });
 
   test('SSE: a closed stream resumed within the grace keeps its session; one not resumed ends after the grace', async (ctx) => {
     // Its own node with the default presence grace (15 s), so the shorter SSE grace is what ends the session.
     const n = await startTestNode({}, { hooks });
-    ctx.after(() => n.stop());
     const channel = 'sse-bye';
-    const { client: watcher } = await TestClient.connect(n.url, { token: await n.token('sse-watcher') });
-    clients.push(watcher);
-    await watcher.subscribe(channel);
-    const w = { presence: [] as Array<{ at: number; frame: Frame }> };
-    watcher.ws.on('message', (d) => {
-      const f = JSON.parse(d.toString()) as Frame;
-      if (f.type === 'presence') w.presence.push({ at: Date.now(), frame: f });
-    });
-    const joins = () => w.presence.filter((p) => p.frame.join === 'sse-reader').length;
+    const w = await watch(channel, n);
+    ctx.after(async () => { await w.stop(); await n.stop(); });
+    const joins = () => w.joinsOf('sse-reader').length;
     const token = await n.token('sse-reader');
     const s = openSse(`${n.url}/v1/sse?channel=${channel}`, { authorization: `Bearer ${token}` });
     await s.ready;
@@ -159,7 +148,7 @@ describe('goodbye vs. drop', () => {
     assert.equal(joins(), 1);
     const closedAt = Date.now();
     again.close();
-    const leave = await until('leave after the SSE grace', SSE_RESUME_GRACE_MS + 5000, () => w.presence.find((p) => p.frame.leave === 'sse-reader'));
+    const leave = await until('leave after the SSE grace', SSE_RESUME_GRACE_MS + 5000, () => w.leaveOf('sse-reader'));
     assert.ok(leave.at - closedAt >= SSE_RESUME_GRACE_MS - 100, `left ${leave.at - closedAt} ms after the close`);
     assert.deepEqual(unsubscribes.filter((e) => e.user === 'sse-reader').map((e) => e.reason), ['goodbye']);
   });

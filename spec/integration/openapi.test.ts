@@ -96,6 +96,10 @@ describe('OpenAPI document', () => {
     await call('PATCH', '/v1/channels/tour/config', { body: {} });
     await call('PUT', '/v1/channels/quiet/config', { body: { presence: false } });
     await call('GET', '/v1/channels/quiet/presence');
+    await call('PUT', '/v1/channels/counted/config', { body: { presence: 'count', presenceEvents: true } });
+    await call('GET', '/v1/channels/counted/presence');
+    await call('GET', '/v1/channels/tour/presence?limit=1&cursor=a');
+    await call('GET', '/v1/channels/tour/presence?limit=0');
     await call('POST', '/v1/channels/tour/kick', { body: { user: 'nobody', ban: 5, reason: 'tour' } });
     await call('POST', '/v1/channels/tour/kick', { body: { ban: 5 } });
     await call('GET', '/v1/channels/tour/owner');
