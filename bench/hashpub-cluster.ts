@@ -27,6 +27,8 @@ export interface ClusterOptions {
   name?: string;
   /** Collects the nodes' data dirs (also removed by stop()), e.g. to remove them on a signal. */
   dataDirs?: string[];
+  /** ":memory:" runs every node with `--data :memory:` (no data dirs). @default a temp dir per node */
+  data?: ':memory:';
 }
 
 /** `id`: the node's own id (GET /v1/cluster "self"), known once start() resolves. */
@@ -84,8 +86,8 @@ export class HashpubCluster {
     try {
       const [, addr] = await waitOutput(boot, /bootstrap listening on (127\.\d+\.\d+\.\d+:\d+)/, 15_000, 'bootstrap');
       await Promise.all(Array.from({ length: o.nodes }, async (_, i) => {
-        const data = mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
-        o.dataDirs?.push(data);
+        const data = o.data ?? mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
+        if (data !== ':memory:') o.dataDirs?.push(data);
         const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', addr!,
           '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
           '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn'], o.cpus, o.track);
@@ -151,6 +153,6 @@ export class HashpubCluster {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.filter(Boolean).map((n) => stopCli(n.proc)));
     await stopCli(this.bootstrap);
-    for (const n of this.nodes.filter(Boolean)) rmSync(n.data, { recursive: true, force: true });
+    for (const n of this.nodes.filter(Boolean)) if (n.data !== ':memory:') rmSync(n.data, { recursive: true, force: true });
   }
 }

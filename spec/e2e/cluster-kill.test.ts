@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { signToken } from '../../lib/index.js';
 import { TestClient } from '../../lib/testing/index.js';
 import { cleanupProcesses, launch, tempDir, waitFor, type Proc } from './cli-process.js';
+import { until } from './support.js';
 
 const API_KEY = 'kill-test-api-key';
 const JWT_SECRET = 'kill-test-jwt-secret-0123456789';
@@ -24,22 +25,6 @@ after(async () => {
 });
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a value other than undefined; fails with `what` at the deadline. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 interface Node { index: number; proc: Proc; url: string; id: string }
 
