@@ -71,7 +71,7 @@ async function startCluster(topology: Topology, store: Store): Promise<Cluster> 
     };
   }
   const c = await HashpubCluster.start({ nodes: 3, bin: HASHPUB_BIN, apiKey: API_KEY, cpus: null, track, name: `cross-${process.pid}`,
-    ...(store === 'memory' ? { data: ':memory:' as const } : {}) });
+    memory: store === 'memory' });
   return {
     nodes: c.nodes.map((n) => ({ url: n.url, id: n.id })),
     apiKey: API_KEY,

@@ -79,6 +79,13 @@ export interface Options {
    * short on an overloaded machine makes event-loop stalls look like crashes. @default 3000
    */
   failureTimeoutMs: number;
+  /**
+   * Copies a write needs before it is acknowledged: 2 = the channel's owner and its replica (a node without a
+   * majority of the cluster refuses writes); 1 = the owner's own copy (the replica follows, best effort), so
+   * writes stay available when peers are lost, at the price of losing the last writes with a crashed owner.
+   * A node alone from the start always uses one copy. @default 2
+   */
+  minCopies: number;
 }
 
 export function defaultOptions(): Options {
@@ -114,6 +121,7 @@ export function defaultOptions(): Options {
     fsync: false,
     maxJsonDepth: 64,
     failureTimeoutMs: 3000,
+    minCopies: 2,
   };
 }
 
@@ -159,6 +167,7 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
     'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs'] as const) {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
   }
+  if (o.minCopies !== 1 && o.minCopies !== 2) throw new OptionsError('minCopies', 'must be 1 or 2');
   const events = ['connect', 'subscribe', 'publish', 'deliver', 'unsubscribe', 'disconnect'];
   for (const e of o.webhookEvents) {
     if (!events.includes(e)) throw new OptionsError('webhookEvents', `"${e}" is not one of ${events.join(', ')}`);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createVlanCluster, TestClient, type VlanCluster, type VlanNode } from '../../lib/testing/index.js';
-import { channelOwnedBy, members, publishRetrying, until } from './support.js';
+import { channelOwnedBy, members, publishRetrying, until } from './vlan-support.js';
 
 let cluster: VlanCluster;
 const clients: TestClient[] = [];

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createVlanCluster, HASHPUB_BIN, spawnProcess, TestClient, type TestProcess, type VlanCluster } from '../../lib/testing/index.js';
 import type { LanHost } from '../../lib/testing/vlan.js';
-import { channelOwnedBy, members, until } from './support.js';
+import { channelOwnedBy, members, until } from './vlan-support.js';
 
 let cluster: VlanCluster;
 const clients: TestClient[] = [];

@@ -1,24 +1,9 @@
-// Shared steps of the e2e suites: polling with a deadline, cluster views, channels owned by a given node.
+// Shared steps of the virtual-LAN suites: cluster views, channels owned by a given node, publishing across a failover.
 import assert from 'node:assert/strict';
 import type { ApiAnswer } from '../../lib/testing/rest.js';
+import { sleep, until } from './cli-cluster.js';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a value other than undefined; fails with `what` at the deadline. */
-export async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+export { until };
 
 /** The members of a GET /v1/cluster answer as {id, url}, sorted by id. */
 export function members(body: { members: Array<{ id: string; url: string }> }): Array<{ id: string; url: string }> {
