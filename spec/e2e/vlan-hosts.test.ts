@@ -120,3 +120,14 @@ test('the embedded bootstrap follows --dht-host: a node on another host joins it
       ? true : undefined;
   });
 });
+
+test('in-memory nodes that all bind 0.0.0.0:8080 on three hosts are three members, each with its own id', async () => {
+  const memory = await createVlanCluster({ hosts: 3, data: ':memory:' });
+  try {
+    const ids = new Set(memory.nodes.map((n) => n.id));
+    assert.equal(ids.size, 3, [...ids].join());
+    for (const n of memory.nodes) assert.equal((await n.view())?.length, 3);
+  } finally {
+    await memory.close();
+  }
+});
