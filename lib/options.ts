@@ -86,6 +86,8 @@ export interface Options {
    * A node alone from the start always uses one copy. @default 2
    */
   minCopies: number;
+  /** Join/leave events of a channel with presenceEvents on go out as one diff per push node per this interval. @default 1000 */
+  presenceIntervalMs: number;
 }
 
 export function defaultOptions(): Options {
@@ -122,6 +124,7 @@ export function defaultOptions(): Options {
     maxJsonDepth: 64,
     failureTimeoutMs: 3000,
     minCopies: 2,
+    presenceIntervalMs: 1000,
   };
 }
 
@@ -164,7 +167,7 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
     }
   }
   for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
-    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs'] as const) {
+    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs', 'presenceIntervalMs'] as const) {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
   }
   if (o.minCopies !== 1 && o.minCopies !== 2) throw new OptionsError('minCopies', 'must be 1 or 2');
