@@ -1,7 +1,7 @@
 // A hashpub cluster across the hosts of a virtual LAN, run from the CLI as an operator would: `hashpub
 // bootstrap` on the bootstrap host, one `hashpub start` per host. Per-host process control (kill -9, SIGSTOP/
 // SIGCONT, restart on the same data dir) and link cuts for failure and partition tests.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '../auth/tokens.js';
@@ -78,6 +78,8 @@ export interface VlanCluster {
   close(): Promise<void>;
 }
 
+/** Data dirs are named <tmp>/hashpub-vlan-<pid>-XXXXXX, so those of a killed test process can be found. */
+const DIR_PREFIX = 'hashpub-vlan-';
 const HTTP_PORT = 8080;
 const DHT_PORT = 49738;
 const BOOTSTRAP_PORT = 49737;
@@ -88,6 +90,7 @@ const SECRET = 'vlan-cluster-secret';
 /** Builds a virtual LAN, starts a bootstrap and a node per host; resolves once every view lists every node. */
 export async function createVlanCluster(options: VlanClusterOptions = {}): Promise<VlanCluster> {
   const { hosts = 3, bind = 'lan', args = [], logLevel = 'warn', timeoutMs = 30_000, start = true } = options;
+  removeStaleDirs();
   const lan = createVirtualLan({ hosts });
   const procs = new Set<TestProcess>();
   const dirs: string[] = [];
@@ -98,11 +101,15 @@ export async function createVlanCluster(options: VlanClusterOptions = {}): Promi
     void p.exited.then(() => procs.delete(p));
     return p;
   };
+  // Data dirs go with the LAN even when the process exits without close() (vlan.ts tears the LAN down on exit).
+  const removeDirs = () => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); };
+  process.on('exit', removeDirs);
   let closing: Promise<void> | null = null;
   const close = () => (closing ??= (async () => {
     await Promise.all([...procs].map((p) => p.kill('SIGKILL')));
     lan.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    removeDirs();
+    process.off('exit', removeDirs);
   })());
 
   try {
@@ -110,7 +117,7 @@ export async function createVlanCluster(options: VlanClusterOptions = {}): Promi
     const boot = run(lan.bootstrapHost, ['bootstrap', '--host', lan.bootstrapHost.address, '--port', String(BOOTSTRAP_PORT)]);
     await boot.waitFor(/bootstrap listening on (\S+)/, timeoutMs);
     const nodes = lan.hosts.map((host) => {
-      const dataDir = options.data ?? mkdtempSync(join(tmpdir(), 'hashpub-vlan-'));
+      const dataDir = options.data ?? mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
       if (dataDir !== ':memory:') dirs.push(dataDir);
       const bindArgs = bind === 'lan' ? ['--host', '0.0.0.0', '--dht-host', host.address] : ['--host', host.address];
       const argv = ['start', ...bindArgs, '--port', String(HTTP_PORT), '--dht-port', String(DHT_PORT), '--bootstrap', bootstrap,
@@ -145,6 +152,19 @@ export async function createVlanCluster(options: VlanClusterOptions = {}): Promi
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/** Removes data dirs left by test processes that died without cleaning up (kill -9). */
+function removeStaleDirs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^hashpub-vlan-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
   }
 }
 

@@ -253,10 +253,11 @@ function hookExit(): void {
     for (const lan of [...live]) lan.close();
   };
   process.on('exit', closeAll);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  // An interrupted test run exits through process.exit, so every 'exit' listener (LANs, data dirs) runs.
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
     process.once(sig, () => {
       closeAll();
-      process.kill(process.pid, sig);
+      process.exit(code);
     });
   }
 }
