@@ -12,6 +12,9 @@ export { openSse, type SseEvent } from './sse-client.js';
 export { until } from './wait.js';
 export { watchPresence, type PresenceChange } from './presence-watch.js';
 export { createTestCluster, type TestCluster, type TestClusterOptions } from './cluster.js';
+export { createVirtualLan, cleanupStale, type LanHost, type VirtualLan, type VirtualLanOptions } from './vlan.js';
+export { createVlanCluster, type VlanCluster, type VlanClusterOptions, type VlanNode } from './vlan-cluster.js';
+export { HASHPUB_BIN, spawnProcess, type TestProcess } from './process.js';
 
 /** A started single node on a free loopback port with a temp data dir (removed on stop unless kept). */
 export interface TestNode extends NodeHandle {
