@@ -37,7 +37,7 @@ export interface ClusterOptions {
 export interface NodeProc { url: string; id: string; pid: number; proc: CliProc; data: string }
 
 function spawnCli(bin: string, args: string[], cpus: string | null, track: (c: ChildProcess) => void): CliProc {
-  const cmd = [...(cpus && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', cpus] : []), process.execPath, bin, ...args];
+  const cmd = [...(cpus && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', cpus] : []), process.execPath, ...nodeFlags(), bin, ...args];
   const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('/bin/sh', ['-c', `ulimit -n ${FD_LIMIT} && exec ${quoted}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -49,6 +49,11 @@ function spawnCli(bin: string, args: string[], cpus: string | null, track: (c: C
   child.stdout!.on('data', (b: Buffer) => { out = (out + b).slice(-20_000); });
   child.stderr!.on('data', (b: Buffer) => { err = (err + b).slice(-4000); });
   return { child, out: () => out, tail: () => err };
+}
+
+/** Extra Node.js flags for the node processes, from BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
+function nodeFlags(): string[] {
+  return (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 }
 
 async function waitOutput(p: CliProc, re: RegExp, ms: number, what: string): Promise<RegExpExecArray> {
