@@ -135,7 +135,7 @@ class Node implements HashpubNode {
     if (cluster) {
       try {
         await cluster.join({ bootstrap: o.bootstrap, cluster: o.cluster, secret: secrets.secret, url: this.url, keyPair: keyPair!,
-          failureTimeoutMs: o.failureTimeoutMs });
+          heartbeatMs: o.heartbeatMs, failureTimeoutMs: o.failureTimeoutMs });
         this.bootstrap = cluster.bootstrap;
       } catch (err) {
         await this.stop();
