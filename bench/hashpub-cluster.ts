@@ -27,6 +27,8 @@ export interface ClusterOptions {
   name?: string;
   /** Collects the nodes' data dirs (also removed by stop()), e.g. to remove them on a signal. */
   dataDirs?: string[];
+  /** Run the nodes with `--data :memory:` instead of a temp data dir each. @default false */
+  memory?: boolean;
 }
 
 /** `id`: the node's own id (GET /v1/cluster "self"), known once start() resolves. */
@@ -75,45 +77,62 @@ async function get(url: string, key: string, timeoutMs = 5000): Promise<{ status
 }
 
 export class HashpubCluster {
-  private constructor(readonly bootstrap: CliProc, readonly nodes: NodeProc[], private readonly apiKey: string) {}
+  private bootAddr = '';
+
+  private constructor(readonly bootstrap: CliProc, readonly nodes: NodeProc[], private readonly o: ClusterOptions) {}
 
   static async start(o: ClusterOptions): Promise<HashpubCluster> {
     const boot = spawnCli(o.bin, ['bootstrap', '--host', '127.0.0.1', '--port', '0'], o.cpus, o.track);
-    const nodes: NodeProc[] = [];
-    const cluster = new HashpubCluster(boot, nodes, o.apiKey);
+    const cluster = new HashpubCluster(boot, [], o);
     try {
       const [, addr] = await waitOutput(boot, /bootstrap listening on (127\.\d+\.\d+\.\d+:\d+)/, 15_000, 'bootstrap');
-      await Promise.all(Array.from({ length: o.nodes }, async (_, i) => {
-        const data = mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
-        o.dataDirs?.push(data);
-        const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', addr!,
-          '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
-          '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn'], o.cpus, o.track);
-        const node: NodeProc = { url: '', id: '', pid: proc.child.pid!, proc, data };
-        nodes[i] = node;
-        const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${i}`);
-        node.url = url!;
-      }));
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const views = await Promise.all(nodes.map(async (n) => {
-          try {
-            if ((await get(`${n.url}/healthz`, o.apiKey)).status !== 200) return -1;
-            const r = await get(`${n.url}/v1/cluster`, o.apiKey);
-            if (r.status !== 200) return -1;
-            const view = JSON.parse(r.text) as { self: string; members: unknown[] };
-            n.id = view.self;
-            return view.members.length;
-          } catch { return -1; }
-        }));
-        if (views.every((v) => v === o.nodes)) break;
-        if (Date.now() > deadline) throw new Error(`cluster of ${o.nodes} did not converge: member views ${views.join(',')}`);
-        await sleep(100);
-      }
+      cluster.bootAddr = addr!;
+      await Promise.all(Array.from({ length: o.nodes }, (_, i) => cluster.startNode(i)));
+      await cluster.converged(60_000);
       return cluster;
     } catch (err) {
       await cluster.stop();
       throw err;
+    }
+  }
+
+  /** Spawns node `i` (in place of a node that exited there: its data dir is removed) and waits until it is ready. */
+  async startNode(i: number): Promise<NodeProc> {
+    const o = this.o;
+    const old = this.nodes[i];
+    if (old && (old.proc.child.exitCode !== null || old.proc.child.signalCode !== null) && old.data !== ':memory:') {
+      rmSync(old.data, { recursive: true, force: true });
+    }
+    const data = o.memory ? ':memory:' : mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
+    if (!o.memory) o.dataDirs?.push(data);
+    const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', this.bootAddr,
+      '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
+      '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn'], o.cpus, o.track);
+    const node: NodeProc = { url: '', id: '', pid: proc.child.pid!, proc, data };
+    this.nodes[i] = node;
+    const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${i}`);
+    node.url = url!;
+    return node;
+  }
+
+  /** Waits until every node answers /healthz and lists all nodes in GET /v1/cluster (fills in their ids). */
+  async converged(timeoutMs: number): Promise<void> {
+    const n = this.nodes.length;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const views = await Promise.all(this.nodes.map(async (node) => {
+        try {
+          if ((await get(`${node.url}/healthz`, this.o.apiKey)).status !== 200) return -1;
+          const r = await get(`${node.url}/v1/cluster`, this.o.apiKey);
+          if (r.status !== 200) return -1;
+          const view = JSON.parse(r.text) as { self: string; members: unknown[] };
+          node.id = view.self;
+          return view.members.length;
+        } catch { return -1; }
+      }));
+      if (views.every((v) => v === n)) return;
+      if (Date.now() > deadline) throw new Error(`cluster of ${n} did not converge: member views ${views.join(',')}`);
+      await sleep(100);
     }
   }
 
@@ -126,7 +145,7 @@ export class HashpubCluster {
   memberCounts(): Promise<number[]> {
     return Promise.all(this.nodes.map(async (n) => {
       try {
-        return (JSON.parse((await get(`${n.url}/v1/cluster`, this.apiKey, 10_000)).text) as { members: unknown[] }).members.length;
+        return (JSON.parse((await get(`${n.url}/v1/cluster`, this.o.apiKey, 10_000)).text) as { members: unknown[] }).members.length;
       } catch { return -1; }
     }));
   }
@@ -151,6 +170,6 @@ export class HashpubCluster {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.filter(Boolean).map((n) => stopCli(n.proc)));
     await stopCli(this.bootstrap);
-    for (const n of this.nodes.filter(Boolean)) rmSync(n.data, { recursive: true, force: true });
+    for (const n of this.nodes.filter(Boolean)) if (n.data !== ':memory:') rmSync(n.data, { recursive: true, force: true });
   }
 }

@@ -215,6 +215,13 @@ test('SIGKILL of a node in a 3-node CLI cluster: detection < 5 s, channels move,
   t.diagnostic(`failure detection: ${detectionMs} ms from SIGKILL until both survivors list 2 members`);
   assert.ok(detectionMs < DETECTION_LIMIT_MS, `failure detection took ${detectionMs} ms (limit ${DETECTION_LIMIT_MS})`);
   await victim.proc.exited;
+  // An operator sees it on /metrics: one death each, confirmed by the dead node's refused port, none by timeout.
+  for (const n of survivors) {
+    const text = await (await fetch(`${n.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    assert.match(text, /^hashpub_cluster_deaths_total\{reason="refused"\} 1$/m, `node ${n.index} /metrics`);
+    assert.match(text, /^hashpub_cluster_deaths_total\{reason="timeout"\} 0$/m);
+    assert.match(text, /^hashpub_cluster_suspicions_total \d+$/m);
+  }
 
   // Placement: only the dead node's channel moved; survivors agree on its new owner.
   for (const [i, c] of liveChannels.entries()) {
