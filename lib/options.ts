@@ -71,6 +71,13 @@ export interface Options {
    * refuses a probe) is dropped at once, in about 1 s. @default 3000
    */
   failureTimeoutMs: number;
+  /**
+   * Copies a write needs before it is acknowledged: 2 = the channel's owner and its replica (a node without a
+   * majority of the cluster refuses writes); 1 = the owner's own copy (the replica follows, best effort), so
+   * writes stay available when peers are lost, at the price of losing the last writes with a crashed owner.
+   * A node alone from the start always uses one copy. @default 2
+   */
+  minCopies: number;
 }
 
 export function defaultOptions(): Options {
@@ -104,6 +111,7 @@ export function defaultOptions(): Options {
     maxJsonDepth: 64,
     heartbeatMs: 250,
     failureTimeoutMs: 3000,
+    minCopies: 2,
   };
 }
 
@@ -139,6 +147,7 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
   }
   checkFailureTiming(o.heartbeatMs, o.failureTimeoutMs);
+  if (o.minCopies !== 1 && o.minCopies !== 2) throw new OptionsError('minCopies', 'must be 1 or 2');
   const events = ['connect', 'subscribe', 'publish', 'deliver', 'unsubscribe', 'disconnect'];
   for (const e of o.webhookEvents) {
     if (!events.includes(e)) throw new OptionsError('webhookEvents', `"${e}" is not one of ${events.join(', ')}`);

@@ -43,8 +43,8 @@ export class RestApi {
           const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
           const limit = intParam(url, 'limit', 1, 10_000) ?? 100;
           const h = await owner.history(channel, since, limit);
-          // Same shape as a `message` frame: the internal `time` stays inside.
-          return sendJson(res, 200, { ...h, messages: h.messages.map(({ time: _time, ...m }) => ({ type: 'message', ...m })) });
+          // Same shape as a `message` frame: the internal `time` and `term` stay inside.
+          return sendJson(res, 200, { ...h, messages: h.messages.map(({ time: _time, term: _term, ...m }) => ({ type: 'message', ...m })) });
         }
         case 'GET channels/presence': return sendJson(res, 200, await owner.presence(channel));
         case 'GET channels/config': return sendJson(res, 200, await owner.getConfig(channel));
@@ -57,7 +57,7 @@ export class RestApi {
           if (b.reason !== undefined && typeof b.reason !== 'string') throw badRequest('reason must be a string');
           return sendJson(res, 200, { kicked: await owner.kick(channel, user, ban, b.reason as string | undefined) });
         }
-        case 'GET channels/owner': return sendJson(res, 200, this.ctx.placement(channel));
+        case 'GET channels/owner': return sendJson(res, 200, await owner.placement(channel));
       }
     } else if (parts[0] === 'users' && parts.length === 3) {
       this.requireKey(req);

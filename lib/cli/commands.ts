@@ -36,6 +36,7 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   maxJsonDepth: ['N', 'max JSON nesting depth of bodies and frames'],
   heartbeatMs: ['MS', 'cluster heartbeat interval; a peer that misses 3 in a row is suspected'],
   failureTimeoutMs: ['MS', 'a suspected peer silent this much longer is dropped (once confirmed; 2x if not)'],
+  minCopies: ['1|2', 'copies a write needs before it is acknowledged: 2 = owner + replica (a node without a majority refuses writes), 1 = owner only (writes stay available, the last ones can be lost with a crash)'],
 };
 
 function showDefault(v: unknown): string | undefined {

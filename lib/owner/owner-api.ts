@@ -65,6 +65,21 @@ export interface PresenceResult {
   users: string[];
 }
 
+/** Where a channel lives (GET /v1/channels/{c}/owner), as its owner answers. */
+export interface Placement {
+  owner: string;
+  /** The node holding the second copy (the one the owner actually uses when the channel is loaded). */
+  replicas: string[];
+  /** The owner holds the channel in memory now (else `replicas` is what routing computes). */
+  loaded: boolean;
+  term?: number;
+  epoch?: string;
+  /** Latest committed offset. */
+  offset?: number;
+  /** The second copy in use and whether it holds everything acknowledged; null with one copy. */
+  replica: { node: string | null; caughtUp: boolean; lag: number } | null;
+}
+
 /** Operations on a channel, answered by its owner. */
 export interface Owner {
   /** Registers a subscription (checks ban, private, capacity, subscribe hook); returns the resume data. */
@@ -86,6 +101,8 @@ export interface Owner {
   disconnectUser(user: string, reason?: string): Promise<number>;
   /** Push nodes currently holding subscribers of `channel`. */
   pushNodesOf(channel: string): Promise<string[]>;
+  /** Where the channel lives: owner, the replica in use and whether it is caught up. */
+  placement(channel: string): Promise<Placement>;
 }
 
 /** How a message is delivered on push nodes. */

@@ -16,6 +16,8 @@ export interface Message {
   from?: string;
   /** Milliseconds since the epoch when the owner accepted it (used for history TTL). */
   time: number;
+  /** Ownership term it was written in (internal: lets a replica's log be matched against the owner's). */
+  term?: number;
 }
 
 /** Per-channel settings, changed at runtime through the API or hook actions. */
