@@ -27,6 +27,8 @@ export interface ClusterOptions {
   name?: string;
   /** Collects the nodes' data dirs (also removed by stop()), e.g. to remove them on a signal. */
   dataDirs?: string[];
+  /** Extra `hashpub start` flags for every node (e.g. --min-copies 1). */
+  extraArgs?: string[];
   /** Run the nodes with `--data :memory:` instead of a temp data dir each. @default false */
   memory?: boolean;
 }
@@ -107,7 +109,7 @@ export class HashpubCluster {
     if (!o.memory) o.dataDirs?.push(data);
     const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', this.bootAddr,
       '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
-      '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn'], o.cpus, o.track);
+      '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn', ...(o.extraArgs ?? [])], o.cpus, o.track);
     const node: NodeProc = { url: '', id: '', pid: proc.child.pid!, proc, data };
     this.nodes[i] = node;
     const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${i}`);

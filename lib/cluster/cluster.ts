@@ -161,7 +161,10 @@ export class Cluster {
   async handOver(): Promise<number> {
     if (!this.rpc || this.members().length < 2) return 0;
     const behind = await this.replication.flush(3000);
-    for (const id of this.members()) if (id !== this.deps.self) this.rpc.notify(id, 'cluster.leaving', {});
+    // Asked, not just told: a peer that missed it would count this node as crashed (and need it for its majority).
+    const rpc = this.rpc;
+    const told = Promise.allSettled(this.members().filter((id) => id !== this.deps.self).map((id) => rpc.request(id, 'cluster.leaving', {})));
+    await Promise.race([told, new Promise((r) => setTimeout(r, 2000).unref())]);
     return behind;
   }
 
@@ -175,10 +178,13 @@ export class Cluster {
     this.closeBootstrap = null;
   }
 
-  private onClusterMessage(from: string, op: string, args: any): void {
-    const log = this.deps.log;
-    if (op === 'cluster.leaving') void this.replication.leftGracefully(from).catch((err) => log.error({ err }, 'storing the cluster members failed'));
-    else if (op === 'cluster.known') void this.replication.learned(args?.ids).catch((err) => log.error({ err }, 'storing the cluster members failed'));
+  private async onClusterMessage(from: string, op: string, args: any): Promise<void> {
+    try {
+      if (op === 'cluster.leaving') await this.replication.leftGracefully(from);
+      else if (op === 'cluster.known') await this.replication.learned(args?.ids);
+    } catch (err) {
+      this.deps.log.error({ err }, 'storing the cluster members failed');
+    }
   }
 }
 

@@ -107,8 +107,8 @@ export interface LocalRoles {
   push(): PushTarget;
   /** Answers a `repl.*` request (replication between owners and replicas). */
   replication(from: string, op: string, args: any): Promise<unknown>;
-  /** Takes a one-way `cluster.*` message (a peer leaving, a peer's known members). */
-  clusterMessage(from: string, op: string, args: any): void;
+  /** Takes a `cluster.*` message (a peer leaving, a peer's known members); as a request, answered when handled. */
+  clusterMessage(from: string, op: string, args: any): Promise<void> | void;
 }
 
 /**
@@ -169,6 +169,7 @@ class ClusterServer implements RpcHandler {
 
   async request(from: string, op: string, args: any): Promise<unknown> {
     if (op.startsWith('repl.')) return this.local.replication(from, op, args);
+    if (op.startsWith('cluster.')) return this.local.clusterMessage(from, op, args) ?? null;
     if (op.startsWith('owner.')) return this.owner(op, op.slice(6), args);
     if (op === 'push.disconnectUser') return this.local.push().disconnectUser(String(args.u), String(args.r));
     throw new HashpubError('bad_request', `unknown cluster op ${op}`);

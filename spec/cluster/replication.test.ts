@@ -178,6 +178,24 @@ describe('when copies are lost', () => {
     assert.equal(again.body.offset, 4);
   });
 
+  test('a peer that left on purpose does not count: the node alone keeps accepting writes, same stream', async () => {
+    const c = await cluster(2);
+    const [a, b] = c.nodes;
+    const ch = await channelPlaced(c, b!.id, null, 'left');
+    const first = await publish(a!, ch, { data: 1 });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    await b!.stop();
+    await until('the node sees itself alone', 10_000, async () =>
+      ((await a!.api('GET', '/v1/cluster')).body.members.length === 1 ? true : undefined));
+    const cl = await a!.api('GET', '/v1/cluster');
+    assert.deepEqual(cl.body.replication.known, [a!.id]);
+    assert.equal(cl.body.replication.copies, 1);
+    assert.equal(cl.body.replication.writable, true);
+    const r = await publish(a!, ch, { data: 2 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual([r.body.epoch, r.body.offset], [first.body.epoch, 2], 'the stream moved with the graceful leave');
+  });
+
   test('--min-copies 1: the survivor keeps accepting writes', async () => {
     const c = await cluster(2, { minCopies: 1 });
     const [a, b] = c.nodes;
