@@ -4,7 +4,8 @@
  * NODES `hashpub start` processes on loopback, default settings) goes through three phases:
  *   1. kills: KILLS times, SIGKILL a random node, then poll every survivor's GET /v1/cluster every POLL_MS
  *      until none lists it (detection = SIGKILL to the last survivor's view without it, poll resolution
- *      included), then start a fresh node in its place and wait until every view has NODES members again;
+ *      included), then restart it on its data dir and port (same node id, as a crashed node comes back) and
+ *      wait until every view has NODES members again;
  *   2. busy: for BUSY_S seconds, with HOGS busy-loop processes saturating the cores, one random node after
  *      another is stopped (SIGSTOP) for a random 0.5-2.5 s and continued; every running node's view is polled,
  *      and at the end hashpub_cluster_deaths_total is read from every node: any death there is a false one;
@@ -64,8 +65,8 @@ const stats = (xs: number[]) => {
     mean: round(s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), 0) };
 };
 
-/** SIGKILLs a random node, times until no survivor lists it, replaces it. Answers per-survivor times (ms). */
-async function killOne(cluster: HashpubCluster): Promise<{ detectionMs: number; perSurvivorMs: number[]; replaceMs: number }> {
+/** SIGKILLs a random node, times until no survivor lists it, restarts it (same id). Answers per-survivor times (ms). */
+async function killOne(cluster: HashpubCluster): Promise<{ detectionMs: number; perSurvivorMs: number[]; rejoinMs: number }> {
   const i = Math.floor(Math.random() * cluster.nodes.length);
   const victim = cluster.nodes[i]!;
   const survivors = cluster.nodes.filter((n) => n !== victim);
@@ -82,9 +83,9 @@ async function killOne(cluster: HashpubCluster): Promise<{ detectionMs: number; 
   }
   const perSurvivorMs = [...seenAt.values()].map((v) => round(v, 0));
   const t1 = performance.now();
-  await cluster.startNode(i);
+  await cluster.startNode(i, true);
   await cluster.converged(60_000);
-  return { detectionMs: Math.max(...perSurvivorMs), perSurvivorMs, replaceMs: round(performance.now() - t1, 0) };
+  return { detectionMs: Math.max(...perSurvivorMs), perSurvivorMs, rejoinMs: round(performance.now() - t1, 0) };
 }
 
 function startHogs(): () => void {
@@ -139,12 +140,13 @@ async function busyPhase(cluster: HashpubCluster, seconds: number) {
 async function runStore(memory: boolean) {
   const store = memory ? ':memory:' : 'data dir';
   log(`${store}: starting ${NODES} nodes`);
-  const cluster = await HashpubCluster.start({ nodes: NODES, bin: BIN, apiKey: API_KEY, cpus: null, track, name: `fd-${process.pid}-${memory ? 'm' : 'd'}`, memory });
+  const cluster = await HashpubCluster.start({ nodes: NODES, bin: BIN, apiKey: API_KEY, cpus: null, track, name: `fd-${process.pid}-${memory ? 'm' : 'd'}`,
+    memory, stablePorts: true });
   try {
     const kills = [];
     for (let k = 0; k < KILLS; k++) {
       const r = await killOne(cluster);
-      log(`${store}: kill ${k + 1}/${KILLS}: detected after ${r.detectionMs} ms (${r.perSurvivorMs.join('/')}), replaced in ${r.replaceMs} ms`);
+      log(`${store}: kill ${k + 1}/${KILLS}: detected after ${r.detectionMs} ms (${r.perSurvivorMs.join('/')}), restarted and rejoined in ${r.rejoinMs} ms`);
       kills.push(r);
     }
     const stopHogs = startHogs();

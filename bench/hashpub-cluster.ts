@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from './support/proc.js';
@@ -31,6 +32,20 @@ export interface ClusterOptions {
   extraArgs?: string[];
   /** Run the nodes with `--data :memory:` instead of a temp data dir each. @default false */
   memory?: boolean;
+  /** Give every node a fixed free HTTP port instead of `--port 0` (an in-memory node's id follows its port). @default false */
+  stablePorts?: boolean;
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** `id`: the node's own id (GET /v1/cluster "self"), known once start() resolves. */
@@ -98,16 +113,27 @@ export class HashpubCluster {
     }
   }
 
-  /** Spawns node `i` (in place of a node that exited there: its data dir is removed) and waits until it is ready. */
-  async startNode(i: number): Promise<NodeProc> {
+  /**
+   * Spawns node `i` and waits until it is ready. `restart`: node `i` exited; it starts again on its data dir and
+   * HTTP port, so it keeps its id (with `memory`, ids follow the port: see `stablePorts`). Otherwise a fresh node
+   * takes the place (the data dir of an exited one there is removed).
+   */
+  async startNode(i: number, restart = false): Promise<NodeProc> {
     const o = this.o;
     const old = this.nodes[i];
-    if (old && (old.proc.child.exitCode !== null || old.proc.child.signalCode !== null) && old.data !== ':memory:') {
-      rmSync(old.data, { recursive: true, force: true });
+    const exited = !!old && (old.proc.child.exitCode !== null || old.proc.child.signalCode !== null);
+    if (restart && !exited) throw new Error(`node ${i} is still running`);
+    let data: string;
+    let port = o.stablePorts ? await freePort() : 0;
+    if (restart) {
+      data = old!.data;
+      port = Number(new URL(old!.url).port);
+    } else {
+      if (exited && old!.data !== ':memory:') rmSync(old!.data, { recursive: true, force: true });
+      data = o.memory ? ':memory:' : mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
+      if (!o.memory) o.dataDirs?.push(data);
     }
-    const data = o.memory ? ':memory:' : mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
-    if (!o.memory) o.dataDirs?.push(data);
-    const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', this.bootAddr,
+    const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', String(port), '--data', data, '--bootstrap', this.bootAddr,
       '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
       '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn', ...(o.extraArgs ?? [])], o.cpus, o.track);
     const node: NodeProc = { url: '', id: '', pid: proc.child.pid!, proc, data };
