@@ -46,7 +46,12 @@ export class RestApi {
           // Same shape as a `message` frame: the internal `time` and `term` stay inside.
           return sendJson(res, 200, { ...h, messages: h.messages.map(({ time: _time, term: _term, ...m }) => ({ type: 'message', ...m })) });
         }
-        case 'GET channels/presence': return sendJson(res, 200, await owner.presence(channel));
+        case 'GET channels/presence': {
+          const limit = intParam(url, 'limit', 1, 1000);
+          const cursor = url.searchParams.get('cursor') ?? undefined;
+          if (cursor !== undefined && (cursor.length === 0 || cursor.length > 512)) throw badRequest('cursor must be the cursor of a previous page');
+          return sendJson(res, 200, await owner.presence(channel, { limit, cursor }));
+        }
         case 'GET channels/config': return sendJson(res, 200, await owner.getConfig(channel));
         case 'PUT channels/config': return sendJson(res, 200, await owner.setConfig(channel, await this.body(req) as never));
         case 'POST channels/kick': {

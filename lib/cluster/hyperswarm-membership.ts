@@ -130,6 +130,8 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     const dht = new DHT({
       bootstrap: this.opts.bootstrap.map(({ host, port }) => ({ host, port })),
       host: this.opts.host,
+      // A fixed port binds exactly that port (dht-rpc would otherwise try the next four, then any).
+      ...(this.opts.port !== 0 ? { port: [this.opts.port, this.opts.port + 1], anyPort: false } : {}),
       ephemeral: false,
       firewalled: false,
     });

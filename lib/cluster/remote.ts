@@ -3,7 +3,7 @@
 // (deliver, presence, kicked one-way; disconnectUser a request).
 import { HashpubError } from '../errors.js';
 import type {
-  DeliverOptions, HistoryResult, Owner, Placement, PresenceResult, PublishRequest, PublishResult, PushTarget, Router,
+  DeliverOptions, HistoryResult, Owner, Placement, PresenceDiff, PresencePage, PresenceResult, PublishRequest, PublishResult, PushTarget, Router,
   SubscribeRequest, SubscribeResult,
 } from '../owner/owner-api.js';
 import { userChannel } from '../protocol/names.js';
@@ -51,8 +51,8 @@ export class RemoteOwner implements Owner {
     return this.call('history', channel, since, limit);
   }
 
-  presence(channel: string): Promise<PresenceResult> {
-    return this.call('presence', channel);
+  presence(channel: string, page?: PresencePage): Promise<PresenceResult> {
+    return this.call('presence', channel, page);
   }
 
   getConfig(channel: string): Promise<ChannelConfig> {
@@ -88,8 +88,8 @@ export class RemotePush implements PushTarget {
     this.rpc.notify(this.node, 'push.deliver', { m: message, d: opts.deliverHook, t: opts.term });
   }
 
-  presence(channel: string, change: { join: string } | { leave: string }): void {
-    this.rpc.notify(this.node, 'push.presence', { c: channel, x: change });
+  presence(channel: string, diff: PresenceDiff): void {
+    this.rpc.notify(this.node, 'push.presence', { c: channel, d: diff });
   }
 
   kicked(channel: string, sessions: string[], reason: string): void {
@@ -178,7 +178,7 @@ class ClusterServer implements RpcHandler {
   message(from: string, op: string, args: any): void {
     const push = this.local.push();
     if (op === 'push.deliver') push.deliver(args.m as Message, { deliverHook: Boolean(args.d), term: Number(args.t) || 0 });
-    else if (op === 'push.presence') push.presence(String(args.c), args.x);
+    else if (op === 'push.presence') push.presence(String(args.c), args.d as PresenceDiff);
     else if (op === 'push.kicked') push.kicked(String(args.c), args.s as string[], String(args.r));
     else if (op.startsWith('cluster.')) this.local.clusterMessage(from, op, args);
   }

@@ -9,8 +9,9 @@ import type { LocalOwner, Replication } from '../replication/replication.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import { ChannelState } from './channel-state.js';
 import type {
-  HistoryResult, Owner, Placement, PresenceResult, PublishRequest, PublishResult, Router, SubscribeRequest, SubscribeResult,
+  HistoryResult, Owner, Placement, PresencePage, PresenceResult, PublishRequest, PublishResult, Router, SubscribeRequest, SubscribeResult,
 } from './owner-api.js';
+import { PresenceBatcher } from './presence.js';
 import { WritePipeline } from './write-pipeline.js';
 
 export interface ChannelOwnerDeps {
@@ -27,6 +28,8 @@ export interface ChannelOwnerDeps {
   onPublish?: (m: Message) => void;
   /** The owner of `channel` and the replicas of the current view (for placement answers about unloaded channels). */
   placement?: (channel: string) => { owner: string; replicas: string[] };
+  /** Presence events of one interval go out as one diff per push node. @default 1000 */
+  presenceIntervalMs?: number;
 }
 
 /** Idle channel state is dropped from memory after this long (it stays in the store). */
@@ -43,11 +46,13 @@ export class ChannelOwner implements Owner, LocalOwner {
   private readonly loading = new Map<string, Promise<ChannelState>>();
   private readonly lastUsed = new Map<string, number>();
   private readonly pipeline: WritePipeline;
+  readonly presenceEvents: PresenceBatcher;
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: ChannelOwnerDeps) {
     this.now = deps.now ?? Date.now;
+    this.presenceEvents = new PresenceBatcher({ intervalMs: deps.presenceIntervalMs ?? 1000, push: (node) => deps.router.push(node) });
     this.pipeline = new WritePipeline({
       commit: deps.commit, replication: deps.replication, ackTimeoutMs: deps.ackTimeoutMs ?? 4000, now: this.now,
       committed: (st, messages) => this.fanOut(st, messages),
@@ -64,6 +69,7 @@ export class ChannelOwner implements Owner, LocalOwner {
 
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.presenceEvents.stop();
     await this.deps.commit.drain();
   }
 
@@ -88,11 +94,16 @@ export class ChannelOwner implements Owner, LocalOwner {
     if (max > 0 && !already && st.count >= max) throw new HashpubError('channel_full', `channel is full (${max} subscribers)`);
     // Registration and the resume snapshot happen in one synchronous step: every message committed after
     // this line is fanned out to the new subscriber, every one before it is in the snapshot.
+    const newNode = !st.subscribers.has(req.pushNode);
     const { joined } = st.add(req.pushNode, req.session, user);
     const { recovered, messages } = st.resume(req.since, this.now());
-    if (joined && st.config.presence) this.announcePresence(st, { join: user! });
+    if (!isSystemChannel(channel)) {
+      if (newNode) this.presenceEvents.pushNodeAdded(st, req.pushNode);
+      if (joined) this.presenceEvents.joined(st, user!);
+    }
     this.touch(channel);
-    return { epoch: st.epoch, offset: st.committed, recovered, messages, deliverHook: st.config.deliverHook, term: st.term };
+    return { epoch: st.epoch, offset: st.committed, recovered, messages, deliverHook: st.config.deliverHook, term: st.term,
+      presenceEvents: st.config.presenceEvents && st.config.presence !== false };
   }
 
   async unsubscribe(channel: string, pushNode: string, session: string, reason: string): Promise<void> {
@@ -143,10 +154,30 @@ export class ChannelOwner implements Owner, LocalOwner {
     return { epoch: st.epoch, offset: st.committed, messages };
   }
 
-  async presence(channel: string): Promise<PresenceResult> {
+  async presence(channel: string, page: PresencePage = {}): Promise<PresenceResult> {
     const st = await this.state(channel);
-    if (!st.config.presence) throw new HashpubError('forbidden', 'presence is off for this channel');
-    return { channel, count: st.count, users: [...st.users.keys()] };
+    if (st.config.presence === false) throw new HashpubError('forbidden', 'presence is off for this channel');
+    if (st.config.presence === 'count') {
+      const nodes = Object.fromEntries([...st.subscribers].map(([node, sessions]) => [node, sessions.size]));
+      return { channel, count: st.count, members: st.users.size, nodes };
+    }
+    const limit = page.limit ?? 100;
+    const sorted = st.sortedUsers();
+    let from = 0;
+    if (page.cursor !== undefined) {
+      // First name after the cursor (binary search: the list is sorted).
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (sorted[mid]! <= page.cursor) lo = mid + 1;
+        else hi = mid;
+      }
+      from = lo;
+    }
+    const users = sorted.slice(from, from + limit);
+    const cursor = from + limit < sorted.length ? users.at(-1)! : null;
+    return { channel, count: st.count, members: st.users.size, users, cursor };
   }
 
   async getConfig(channel: string): Promise<ChannelConfig> {
@@ -262,16 +293,11 @@ export class ChannelOwner implements Owner, LocalOwner {
   private removeSubscriber(st: ChannelState, node: string, session: string, reason: string): void {
     const removed = st.remove(node, session);
     if (!removed) return;
-    if (removed.left && st.config.presence) this.announcePresence(st, { leave: removed.user! });
+    if (removed.left && !isSystemChannel(st.name)) this.presenceEvents.left(st, removed.user!);
     if (!isSystemChannel(st.name) && this.deps.hooks?.has('unsubscribe')) {
       void this.deps.hooks.unsubscribe({ user: removed.user, channel: st.name, reason });
     }
     this.touch(st.name);
-  }
-
-  private announcePresence(st: ChannelState, change: { join: string } | { leave: string }): void {
-    if (isSystemChannel(st.name)) return;
-    for (const node of st.subscribers.keys()) this.deps.router.push(node)?.presence(st.name, change);
   }
 
   private checkBan(st: ChannelState, user: string | null): void {

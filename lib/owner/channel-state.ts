@@ -59,6 +59,8 @@ export class ChannelState implements ReplicatedChannel {
   readonly users = new Map<string, number>();
   /** Idempotency key -> offset, oldest first. */
   readonly recentIds = new Map<string, number>();
+  /** `users` keys sorted (presence pages), rebuilt after a change. */
+  private sorted: string[] | null = null;
 
   constructor(readonly name: string, rec: ChannelRecord, now: number, readOnly = false) {
     this.config = { ...defaultChannelConfig(), ...(rec.config ?? {}) };
@@ -172,6 +174,7 @@ export class ChannelState implements ReplicatedChannel {
     if (user === null) return { added: true, joined: false };
     const n = this.users.get(user) ?? 0;
     this.users.set(user, n + 1);
+    if (n === 0) this.sorted = null;
     return { added: true, joined: n === 0 };
   }
 
@@ -185,9 +188,16 @@ export class ChannelState implements ReplicatedChannel {
     this.count--;
     if (user === null) return { user, left: false };
     const n = (this.users.get(user) ?? 1) - 1;
-    if (n === 0) this.users.delete(user);
-    else this.users.set(user, n);
+    if (n === 0) {
+      this.users.delete(user);
+      this.sorted = null;
+    } else this.users.set(user, n);
     return { user, left: n === 0 };
+  }
+
+  /** The members, sorted (cached until the member set changes). */
+  sortedUsers(): string[] {
+    return (this.sorted ??= [...this.users.keys()].sort());
   }
 
   /** Every (push node, session) subscribed as `user`. */

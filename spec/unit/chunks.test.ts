@@ -28,7 +28,7 @@ function channelRecord(messages: number, dataBytes: number, ids: number): Channe
     channel: 'c', epoch: 'e1', offset: i + 1, data: 'x'.repeat(dataBytes), time: 1, term: i < messages / 2 ? 2 : 3,
   }));
   return {
-    ...emptyRecord(), config: { private: true, maxSubscribers: 5, clientPublish: true, history: { size: 10_000, ttlSeconds: 60 }, presence: true, deliverHook: false },
+    ...emptyRecord(), config: { private: true, maxSubscribers: 5, clientPublish: true, history: { size: 10_000, ttlSeconds: 60 }, presence: true, presenceEvents: false, deliverHook: false },
     bans: { troll: 123 }, epoch: 'e1', offset: messages, term: 3, promised: 3, owner: 'A', history,
     ids: Array.from({ length: ids }, (_, i) => [`id-${i}`, i + 1] as [string, number]),
   };
