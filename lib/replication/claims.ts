@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { HashpubError } from '../errors.js';
 import { newEpoch } from '../protocol/epoch.js';
 import type { GroupCommit } from '../store/group-commit.js';
-import { emptyRecord, recordOps, type ChannelRecord, type Store, type StoreOp } from '../store/store.js';
+import { emptyRecord, holdsNothing, recordOps, type ChannelRecord, type Store, type StoreOp } from '../store/store.js';
 import { chunkOps, type SyncChunk } from './chunks.js';
 import type { ClaimReply } from './follower.js';
 import type { NodeLink } from './replication.js';
@@ -60,7 +60,7 @@ export class Claims {
           'no complete copy of the newest term is reachable: starting a new epoch (resuming clients are told)');
       }
       record = { ...emptyRecord(), config: settings?.config ?? null, bans: settings?.bans ?? {} };
-      ops = recordOps(channel, record);
+      ops = recordOps(channel, record, !holdsNothing(own));
     }
     record.epoch ??= newEpoch();
     Object.assign(record, { term, promised: term, owner: link.self, complete: true });

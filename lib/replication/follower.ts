@@ -87,7 +87,8 @@ export class Follower {
     const first = chunk.mode !== undefined;
     const d = decideSync(copy, t, from, first, this.deps.viewOwner(channel));
     if (!d.ok) return this.refuse(d, copy);
-    const ops = chunkOps(channel, chunk, { promised: t, owner: from });
+    const empty = first && !copy.hasState && copy.complete && copy.offset === 0 && copy.epoch === null;
+    const ops = chunkOps(channel, chunk, { promised: t, owner: from }, empty);
     copy.promised = t;
     copy.owner = from;
     copy.complete = false;

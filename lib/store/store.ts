@@ -34,10 +34,7 @@ export type StoreOp =
   | { type: 'unban'; channel: string; user: string }
   | { type: 'id'; channel: string; id: string; offset: number }
   | { type: 'dropId'; channel: string; offset: number }
-  /**
-   * Removes what is stored for the channel before this write (put it before the write's other ops for the
-   * channel); with `keepMessages` the retained messages stay and everything else goes.
-   */
+  /** Removes what is stored for the channel (ops before it in the write included); `keepMessages` keeps the messages. */
   | { type: 'clear'; channel: string; keepMessages?: boolean };
 
 /** Durable storage of channel state. Implementations: level-store.ts, memory-store.ts. */
@@ -69,9 +66,13 @@ export const isEmptyRecord = (r: ChannelRecord): boolean =>
 /** The channel a store op is about. */
 export const opChannel = (op: StoreOp): string => (op.type === 'append' ? op.message.channel : op.channel);
 
-/** The ops that replace everything stored for `channel` with `record`. */
-export function recordOps(channel: string, record: ChannelRecord): StoreOp[] {
-  const ops: StoreOp[] = [{ type: 'clear', channel }];
+/** True if nothing but a promise (meta) is stored: writing a record over it needs no `clear`. */
+export const holdsNothing = (r: ChannelRecord): boolean =>
+  r.epoch === null && r.config === null && Object.keys(r.bans).length === 0 && r.history.length === 0 && r.ids.length === 0;
+
+/** The ops that replace everything stored for `channel` with `record` (`clear: false` when nothing is stored). */
+export function recordOps(channel: string, record: ChannelRecord, clear = true): StoreOp[] {
+  const ops: StoreOp[] = clear ? [{ type: 'clear', channel }] : [];
   if (record.config) ops.push({ type: 'config', channel, config: record.config });
   for (const [user, until] of Object.entries(record.bans)) ops.push({ type: 'ban', channel, user, until });
   if (record.epoch !== null) ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term: record.term });
