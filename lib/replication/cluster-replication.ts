@@ -186,6 +186,8 @@ export class ClusterReplication implements Replication {
 
   forget(channel: string): void {
     this.links.forget(channel);
+    // The owner wrote this channel's copy directly: the replica side must read it from the store again.
+    this.follower.invalidate(channel);
   }
 
   /** Stops replicating (shutdown). */
