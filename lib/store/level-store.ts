@@ -6,6 +6,7 @@ import { emptyRecord, type ChannelRecord, type Store, type StoreOp } from './sto
  *   c SEP <channel> SEP cfg              -> ChannelConfig JSON
  *   c SEP <channel> SEP pos              -> {"epoch","offset","term"}
  *   c SEP <channel> SEP meta             -> {"promised","owner","complete"}
+ *   c SEP <channel> SEP act              -> highest term known active
  *   c SEP <channel> SEP ban SEP <user>   -> ban end, ms
  *   c SEP <channel> SEP m SEP <offset>   -> Message JSON; offset as 13 hex digits so keys sort by offset
  *   c SEP <channel> SEP i SEP <offset>   -> idempotency key published at that offset
@@ -42,6 +43,7 @@ export class LevelStore implements Store {
       if (rest === 'cfg') r.config = JSON.parse(value);
       else if (rest === 'pos') Object.assign(r, JSON.parse(value));
       else if (rest === 'meta') Object.assign(r, JSON.parse(value));
+      else if (rest === 'act') r.active = Number(value);
       else if (rest.startsWith(`ban${SEP}`)) r.bans[rest.slice(4)] = Number(value);
       else if (rest.startsWith(`m${SEP}`)) r.history.push(JSON.parse(value));
       else if (rest.startsWith(`i${SEP}`)) r.ids.push([value, parseInt(rest.slice(2), 16)]);
@@ -71,6 +73,7 @@ export class LevelStore implements Store {
         case 'drop': batch.del(msgKey(op.channel, op.offset)); break;
         case 'position': puts.put(prefix(op.channel) + 'pos', JSON.stringify({ epoch: op.epoch, offset: op.offset, term: op.term })); break;
         case 'meta': puts.put(prefix(op.channel) + 'meta', JSON.stringify({ promised: op.promised, owner: op.owner, complete: op.complete })); break;
+        case 'active': puts.put(prefix(op.channel) + 'act', String(op.term)); break;
         case 'config': puts.put(prefix(op.channel) + 'cfg', JSON.stringify(op.config)); break;
         case 'ban': puts.put(`${prefix(op.channel)}ban${SEP}${op.user}`, String(op.until)); break;
         case 'unban': batch.del(`${prefix(op.channel)}ban${SEP}${op.user}`); break;

@@ -17,6 +17,11 @@ export interface ChannelRecord {
   owner: string;
   /** False while a copy is being written by a catch-up: then only config and bans can be trusted. */
   complete: boolean;
+  /**
+   * Highest term known to be active: its owner brought its replica up to date under it, so writes may have been
+   * acknowledged in it. Owners tell the nodes that may take the channel over next.
+   */
+  active: number;
   /** Retained messages in offset order (oldest first). */
   history: Message[];
   /** Recent idempotency keys with the offset they were published at, oldest first. */
@@ -29,6 +34,7 @@ export type StoreOp =
   | { type: 'drop'; channel: string; offset: number }
   | { type: 'position'; channel: string; epoch: string; offset: number; term: number }
   | { type: 'meta'; channel: string; promised: number; owner: string; complete: boolean }
+  | { type: 'active'; channel: string; term: number }
   | { type: 'config'; channel: string; config: ChannelConfig }
   | { type: 'ban'; channel: string; user: string; until: number }
   | { type: 'unban'; channel: string; user: string }
@@ -56,7 +62,7 @@ export interface Store {
 }
 
 export const emptyRecord = (): ChannelRecord => ({
-  config: null, bans: {}, epoch: null, offset: 0, term: 0, promised: 0, owner: '', complete: true, history: [], ids: [],
+  config: null, bans: {}, epoch: null, offset: 0, term: 0, promised: 0, owner: '', complete: true, active: 0, history: [], ids: [],
 });
 
 /** True if nothing at all is stored for the channel. */
@@ -77,6 +83,7 @@ export function recordOps(channel: string, record: ChannelRecord, clear = true):
   for (const [user, until] of Object.entries(record.bans)) ops.push({ type: 'ban', channel, user, until });
   if (record.epoch !== null) ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term: record.term });
   ops.push({ type: 'meta', channel, promised: record.promised, owner: record.owner, complete: record.complete });
+  if (record.active > 0) ops.push({ type: 'active', channel, term: record.active });
   for (const message of record.history) ops.push({ type: 'append', message });
   for (const [id, offset] of record.ids) ops.push({ type: 'id', channel, id, offset });
   return ops;
