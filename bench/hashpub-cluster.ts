@@ -5,7 +5,7 @@
  * CPU and RSS come from /proc/<pid>/stat and /proc/<pid>/status of the node processes (summed).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,9 @@ function spawnCli(bin: string, args: string[], cpus: string | null, track: (c: C
   let err = '';
   child.stdout!.on('data', (b: Buffer) => { out = (out + b).slice(-20_000); });
   child.stderr!.on('data', (b: Buffer) => { err = (err + b).slice(-4000); });
+  // BENCH_NODE_LOG_DIR keeps every process's whole stderr (the nodes' logs) for digging.
+  const logDir = process.env.BENCH_NODE_LOG_DIR;
+  if (logDir) child.stderr!.pipe(createWriteStream(join(logDir, `${Date.now()}-${child.pid}.log`)));
   return { child, out: () => out, tail: () => err };
 }
 
