@@ -219,16 +219,18 @@ export function checkStreams(h: History, rb: ReadBack): Audit['subscribers'] {
     recoveredFalse: 0, repeats: 0, orphans: 0, behind: 0, silentSample: [] };
   for (const s of h.subscribers) {
     out.connections += s.connections;
-    const state = new Map<string, { pos: Position | null; signalled: boolean }>();
+    // pos: the last message (or the first subscription's start); told: where the last recovered:false put it.
+    const state = new Map<string, { pos: Position | null; signalled: boolean; told: Position | null }>();
     for (const { t, frame: f } of s.frames) {
       if (typeof f.channel !== 'string' || f.type.startsWith('>')) continue;
       let st = state.get(f.channel);
-      if (!st) state.set(f.channel, (st = { pos: null, signalled: false }));
+      if (!st) state.set(f.channel, (st = { pos: null, signalled: false, told: null }));
       if (f.type === 'subscribed') {
         if (st.pos === null) st.pos = { epoch: f.epoch as string, offset: f.offset as number };
         else if (f.recovered === false) {
           out.recoveredFalse++;
           st.signalled = true;
+          st.told = { epoch: f.epoch as string, offset: f.offset as number };
         }
       } else if (f.type === 'message') {
         out.messages++;
@@ -253,7 +255,9 @@ export function checkStreams(h: History, rb: ReadBack): Audit['subscribers'] {
     for (const channel of h.channels) {
       const end = rb.channels[channel];
       if (!end || end.epoch === null) continue;
-      const pos = state.get(channel)?.pos;
+      const st = state.get(channel);
+      // A recovered:false with no message after it leaves the client where that frame said.
+      const pos = st?.signalled && st.told ? st.told : st?.pos;
       if (!pos || pos.epoch !== end.epoch || pos.offset < end.offset) out.behind++;
     }
   }

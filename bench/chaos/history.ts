@@ -54,7 +54,7 @@ export interface NemesisEvent {
   round: number;
   what: 'kill' | 'restart' | 'pause' | 'resume' | 'cut' | 'heal' | 'converged' | 'no-convergence';
   node: number;
-  /** For `converged`: ms it took; for `no-convergence`: the error. */
+  /** For `restart`: ms until the node was ready; for `converged`: ms it took; for `no-convergence`: the error. */
   detail?: number | string;
 }
 

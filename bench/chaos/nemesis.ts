@@ -75,8 +75,9 @@ export class Nemesis {
     await Promise.all([sleep(rng.between(hold[0], hold[1])), kind === 'kill' ? probe : null]);
 
     if (kind === 'kill') {
+      const t = this.ctx.now();
       await control.restart(victim.index);
-      this.event(r, 'restart', victim.index);
+      this.event(r, 'restart', victim.index, this.ctx.now() - t);
     } else if (kind === 'pause') {
       await control.resume(victim.index);
       this.event(r, 'resume', victim.index);

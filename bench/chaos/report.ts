@@ -1,14 +1,20 @@
 /** The chaos run's printed summary table and its saved JSON (what the audit found, the settings, the machine). */
 import { environment } from '../support/main.js';
 import { renderTable } from '../support/table.js';
-import type { Audit, TimeStats } from './checker.js';
+import { timeStats, type Audit, type TimeStats } from './checker.js';
+import type { History } from './history.js';
 import type { ChaosResult, ChaosSettings } from './scenario.js';
 
 const ms = (v: number | null) => (v === null ? '-' : `${v} ms`);
 const times = (t: TimeStats | undefined) => (t ? `p50 ${ms(t.p50)}, p99 ${ms(t.p99)}, max ${ms(t.max)} (${t.measured}/${t.rounds} measured)` : '-');
 
+/** How long restarts after kill -9 took until the node was ready (the nemesis's `restart` events). */
+export function restartStats(h: History): TimeStats {
+  return timeStats(h.nemesis.filter((e) => e.what === 'restart').map((e) => (typeof e.detail === 'number' ? e.detail : null)));
+}
+
 /** The audit as a two-column table; `channels` is how many channels the run used. */
-export function summaryTable(a: Audit, channels: number): string {
+export function summaryTable(a: Audit, channels: number, h?: History): string {
   const rows: Array<[string, string]> = [
     ['acknowledged publishes (distinct ids)', String(a.acked)],
     ['lost (acked, not in history at its position)', `${a.lost} (${a.lostPercent}%) on ${a.channelsWithLoss} channels`],
@@ -27,6 +33,7 @@ export function summaryTable(a: Audit, channels: number): string {
     ['failover after SIGSTOP', times(a.failover.pause)],
     ['detection after kill -9', times(a.failover.kill?.detection)],
     ['detection after SIGSTOP', times(a.failover.pause?.detection)],
+    ['restart after kill -9 until ready', h ? times(restartStats(h)) : '-'],
     ['publish attempts / gave up / rejected', `${a.publishes.attempts} / ${a.publishes.gaveUp} / ${a.publishes.rejected}`],
     ['unacked ids that did land in history', String(a.unackedInHistory)],
     ['read-back errors', String(a.readErrors.length)],
@@ -53,9 +60,11 @@ export function resultJson(r: ChaosResult, s: ChaosSettings, label: string) {
     bansLost: a.bansLost,
     failoverMs: { kill: f('kill'), pause: f('pause') },
     rounds: a.rounds,
+    restartMs: restartStats(r.history),
     durationMs: r.durationMs,
     loadMs: r.loadMs,
     publishesPerSec: Math.round((r.history.acks.length / Math.max(1, r.loadMs)) * 1000),
+    harnessCpuPercent: r.harnessCpuPercent,
     audit: a,
     failovers: r.history.failovers,
     nemesis: r.history.nemesis,

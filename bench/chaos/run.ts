@@ -101,7 +101,9 @@ runMain(async () => {
   const { settings, label } = opts;
   log(`settings: ${JSON.stringify(settings)}`);
   const result = await runChaos(settings, { log, track, progressEverySec: 5 });
-  process.stdout.write(`\n${summaryTable(result.audit, settings.channels)}\n\n`);
+  process.stdout.write(`\n${summaryTable(result.audit, settings.channels, result.history)}\n\n`);
+  log(`load ${Math.round(result.loadMs / 1000)} s, ${Math.round((result.history.acks.length / Math.max(1, result.loadMs)) * 1000)} acks/s; ` +
+    `this process used ${result.harnessCpuPercent}% of one core${result.harnessCpuPercent > 85 ? ' (the load client may be the limit)' : ''}`);
   const stamp = new Date().toISOString().slice(0, 16).replace(':', '');
   const file = opts.out ?? join(RESULTS, `chaos-${stamp}${label ? `-${label}` : ''}.json`);
   await mkdir(dirname(file), { recursive: true });

@@ -63,6 +63,8 @@ export interface ChaosResult {
   /** Wall time of the whole run and of the faulty part (publishers on). */
   durationMs: number;
   loadMs: number;
+  /** CPU of this process (generator, subscribers, nemesis) during the load, in % of one core: near 100 = the client was the limit. */
+  harnessCpuPercent: number;
 }
 
 export interface RunHooks {
@@ -138,6 +140,7 @@ export async function runChaos(s: ChaosSettings, hooks: RunHooks): Promise<Chaos
       failoverLimitMs: s.failoverLimitMs, channels, runId,
     });
     const loadStart = now();
+    const cpuStart = process.cpuUsage();
     generator.start();
     if (hooks.progressEverySec) {
       let lastAcked = 0;
@@ -155,6 +158,8 @@ export async function runChaos(s: ChaosSettings, hooks: RunHooks): Promise<Chaos
     log('rounds done: stopping the publishers (retries in flight finish)');
     await generator.stop();
     const loadMs = now() - loadStart;
+    const cpu = process.cpuUsage(cpuStart);
+    const harnessCpuPercent = Math.round(((cpu.user + cpu.system) / 1000 / Math.max(1, loadMs)) * 100);
     clearInterval(progress);
 
     try {
@@ -169,7 +174,7 @@ export async function runChaos(s: ChaosSettings, hooks: RunHooks): Promise<Chaos
     const deadline = Date.now() + 15_000;
     while (!subs.every((x) => x.caughtUp(finals)) && Date.now() < deadline) await sleep(100);
     await Promise.all(subs.map((x) => x.stop()));
-    return { audit: audit(history, rb), history, readBack: rb, durationMs: now(), loadMs };
+    return { audit: audit(history, rb), history, readBack: rb, durationMs: now(), loadMs, harnessCpuPercent };
   } finally {
     clearInterval(progress);
     await Promise.all(subs.map((x) => x.stop()));

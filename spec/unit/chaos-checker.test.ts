@@ -135,6 +135,12 @@ test('subscriber streams: silent gaps, signalled gaps, silent epoch changes, rep
   const behind = run([sub('a', 'e1', 0), msg('a', 'e1', 1, 'm1'), msg('a', 'e1', 2, 'm2')]);
   assert.equal(behind.behind, 1);
   assert.equal(behind.silentGaps, 0);
+  // Told by a last recovered:false that the stream is at e1:3: at the end, not behind.
+  const told = run([sub('a', 'e1', 0), msg('a', 'e1', 1, 'm1'), sub('a', 'e1', 3, false, true)]);
+  assert.equal(told.behind, 0);
+  assert.equal(told.recoveredFalse, 1);
+  const toldOld = run([sub('a', 'e1', 0), msg('a', 'e1', 1, 'm1'), sub('a', 'e1', 2, false, true)]);
+  assert.equal(toldOld.behind, 1);
 });
 
 test('configs and bans that did not survive are counted; unreadable channels are not judged', () => {
