@@ -7,11 +7,7 @@
  *
  *   npm run chaos -- --rounds 6 --faults kill
  *   npm run chaos -- --rounds 12 --faults kill,pause --memory
- *   flags: --nodes 3 --rounds 6 --faults kill[,pause] --publishers 8 --subscribers 4 --channels 24 --memory
- *          --rate 0 (publishes/s, 0 = unthrottled) --seed 1 --down-ms 2000-4000 --pause-ms 4000-6000 --settle-ms 2000
- *          --warmup-ms 2000 --request-timeout-ms 3000 --retry-for-ms 30000 --history-size 10000
- *          --node-args "--flag value" (more flags for every node) --label NAME --out FILE --save-history FILE
- *          --deadline-s (hard stop; default 180 + 90 per round)
+ *   npm run chaos -- --help      (every flag, see USAGE below)
  * Output: a summary table, and JSON in bench/results/chaos-<date>[-label].json (or --out). Exit code 0 when the
  * audit is clean (nothing lost, no silent gap, no duplicate, no conflict, configs and bans kept), 3 otherwise.
  */
@@ -63,6 +59,7 @@ function parse(argv: string[]): { settings: ChaosSettings; out: string | null; l
   };
   const faults = (values.faults ?? 'kill').split(',').map((f) => f.trim()) as FaultKind[];
   for (const f of faults) if (!FAULTS.includes(f)) throw new Error(`--faults: unknown fault ${f} (known: ${FAULTS.join(', ')})`);
+  if (faults.includes('partition')) throw new Error('--faults partition needs a cluster that can cut links (a --hosts mode on network namespaces): not built yet');
   const settings: ChaosSettings = {
     ...s,
     nodes: int('nodes', values.nodes, s.nodes, 2), rounds: int('rounds', values.rounds, s.rounds), faults,
@@ -81,11 +78,34 @@ function parse(argv: string[]): { settings: ChaosSettings; out: string | null; l
   };
 }
 
+const USAGE = `npm run chaos -- [flags]   (or: node dist/bench/chaos/run.js [flags])
+  --nodes 3              hashpub start processes (plus one hashpub bootstrap)
+  --rounds 6             fault rounds
+  --faults kill          kinds used in turn: kill (kill -9, restart on the same data dir and port), pause (SIGSTOP/SIGCONT)
+  --publishers 8         REST publishers (random channel, random node, retries with the same id)
+  --subscribers 4        WebSocket subscribers on every channel (reconnect and resume)
+  --channels 24          channels chaos-0 .. chaos-N-1
+  --memory               nodes run with --data :memory: (a restarted node comes back empty)
+  --rate 0               publishes/s over all publishers (0: as fast as answers come)
+  --seed 1               seeds the nemesis's choices
+  --down-ms 2000-4000    a killed node stays down this long (and until the probe's first ack)
+  --pause-ms 4000-6000   a paused node stays stopped this long
+  --settle-ms 2000  --warmup-ms 2000  --request-timeout-ms 3000  --retry-for-ms 30000  --history-size 10000
+  --node-args "..."      more flags for every hashpub start (e.g. "--min-copies 1")
+  --label NAME  --out FILE  --save-history FILE (the whole history and read-back, for digging)
+  --deadline-s N         hard stop (default 180 + 90 per round): every child is killed, exit 2
+Exit code: 0 when the audit is clean, 3 when it is not, 1 on an error.`;
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
 let opts: ReturnType<typeof parse>;
 try {
   opts = parse(process.argv.slice(2));
 } catch (err) {
-  process.stderr.write(`chaos: ${(err as Error).message}\n`);
+  process.stderr.write(`chaos: ${(err as Error).message}\n${USAGE}\n`);
   process.exit(64);
 }
 
