@@ -28,6 +28,10 @@ export interface ClusterOptions {
   name?: string;
   /** Collects the nodes' data dirs (also removed by stop()), e.g. to remove them on a signal. */
   dataDirs?: string[];
+  /** Extra `hashpub start` flags for every node (e.g. --min-copies 1). */
+  extraArgs?: string[];
+  /** Run the nodes with --data :memory:. */
+  memory?: boolean;
 }
 
 /** `id`: the node's own id (GET /v1/cluster "self"), known once start() resolves. */
@@ -90,9 +94,9 @@ export class HashpubCluster {
       await Promise.all(Array.from({ length: o.nodes }, async (_, i) => {
         const data = mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
         o.dataDirs?.push(data);
-        const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', data, '--bootstrap', addr!,
+        const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', o.memory ? ':memory:' : data, '--bootstrap', addr!,
           '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
-          '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn'], o.cpus, o.track);
+          '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn', ...(o.extraArgs ?? [])], o.cpus, o.track);
         const node: NodeProc = { url: '', id: '', pid: proc.child.pid!, proc, data };
         nodes[i] = node;
         const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${i}`);

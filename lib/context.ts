@@ -4,6 +4,7 @@ import type { HookRunner } from './hooks/hook-runner.js';
 import type { Metrics } from './metrics.js';
 import type { Router } from './owner/owner-api.js';
 import type { Options } from './options.js';
+import type { ReplicationMode } from './replication/replication.js';
 import type { PushService } from './session/push-service.js';
 
 /** What the client edge (transports and REST) needs from the node; built by lib/node.ts. */
@@ -16,8 +17,6 @@ export interface EdgeContext {
   tokens: TokenVerifier;
   hooks: HookRunner | null;
   apiKey: string;
-  /** Cluster view for GET /v1/cluster: this node's id and every admitted member. */
-  cluster(): { self: string; members: Array<{ id: string; url: string }> };
-  /** Owner and replicas for GET /v1/channels/{c}/owner. */
-  placement(channel: string): { owner: string; replicas: string[] };
+  /** Cluster view for GET /v1/cluster: this node's id, every admitted member, and the replication mode. */
+  cluster(): { self: string; members: Array<{ id: string; url: string }>; replication: ReplicationMode };
 }

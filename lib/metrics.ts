@@ -17,8 +17,20 @@ export class Metrics {
   readonly messagesOut = new Counter({ name: 'hashpub_messages_out_total', help: 'Message frames written to local clients', registers: [this.registry] });
   readonly errors = new Counter({ name: 'hashpub_errors_total', help: 'Errors answered to clients and API callers, by code', labelNames: ['code'], registers: [this.registry] });
   readonly slowDisconnects = new Counter({ name: 'hashpub_slow_disconnects_total', help: 'Clients disconnected because their output buffer passed the bound', registers: [this.registry] });
-  readonly peerFrames = new Counter({ name: 'hashpub_peer_frames_total', help: 'Frames between cluster nodes, by direction', labelNames: ['direction'], registers: [this.registry] });
-  readonly peerBytes = new Counter({ name: 'hashpub_peer_bytes_total', help: 'Bytes between cluster nodes, by direction', labelNames: ['direction'], registers: [this.registry] });
+  readonly peerFrames = new Counter({ name: 'hashpub_peer_frames_total', help: 'Frames between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });
+  readonly peerBytes = new Counter({ name: 'hashpub_peer_bytes_total', help: 'Bytes between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });
+  /** Read at scrape time; the cluster points this at its replication. */
+  sourcesReplication: (() => { batches: number; behind: number; mode: { copies: number; quorum: boolean; writable: boolean } }) | null = null;
+  readonly replicationFrames = new Counter({ name: 'hashpub_replication_frames_total', help: 'Replication frames sent by this node as owner: append (one per replica per turn) and sync chunks', labelNames: ['kind'], registers: [this.registry] });
+  readonly replicationBatches = new Counter({ name: 'hashpub_replication_batches_total', help: 'Write batches sent to replicas in append frames', registers: [this.registry] });
+  readonly replicationSyncs = new Counter({ name: 'hashpub_replication_syncs_total', help: 'Replica catch-ups completed (new replica, restarted replica, missed batch)', registers: [this.registry] });
+  readonly replicationRefused = new Counter({ name: 'hashpub_replication_refused_total', help: 'Requests this node refused as a replica, by reason (stale_term = a fenced old owner)', labelNames: ['reason'], registers: [this.registry] });
+  readonly replicationLag = new Gauge({ name: 'hashpub_replication_lag_batches', help: 'Write batches of owned channels not yet durable on their replica', registers: [this.registry],
+    collect: () => { this.replicationLag.set(this.sourcesReplication?.().batches ?? 0); } });
+  readonly replicationBehind = new Gauge({ name: 'hashpub_replication_behind_channels', help: 'Owned channels whose replica is not caught up', registers: [this.registry],
+    collect: () => { this.replicationBehind.set(this.sourcesReplication?.().behind ?? 0); } });
+  readonly writable = new Gauge({ name: 'hashpub_writable', help: '1 when this node can acknowledge writes (quorum and replica available), else 0', registers: [this.registry],
+    collect: () => { this.writable.set(this.sourcesReplication ? Number(this.sourcesReplication().mode.writable) : 1); } });
 
   text(): Promise<string> {
     return this.registry.metrics();

@@ -14,7 +14,10 @@ import { parseOptions, type Options } from './options.js';
 import { ChannelOwner } from './owner/channel-owner.js';
 import type { Owner, PushTarget, Router } from './owner/owner-api.js';
 import { loadSecrets } from './secrets.js';
+import { SingleCopy } from './replication/single-copy.js';
+import type { Replication } from './replication/replication.js';
 import { PushService } from './session/push-service.js';
+import { GroupCommit } from './store/group-commit.js';
 import { LevelStore } from './store/level-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
@@ -77,7 +80,11 @@ class Node implements HashpubNode {
     this.jwtSecret = secrets.jwtSecret;
     this.generated = generated.filter((g): g is 'apiKey' | 'jwtSecret' | 'secret' => g !== 'nodeSeed');
     const clustered = !this.deps.standalone;
-    const keyPair = clustered ? DHT.keyPair(Buffer.from(secrets.nodeSeed, 'hex').subarray(0, 32)) : null;
+    // An in-memory node on a fixed port keeps its id across restarts (so it is the same member of the quorum).
+    const seed = memory && o.port !== 0
+      ? createHash('sha256').update(`hashpub/memory-node/v1\0${secrets.secret}\0${o.cluster}\0${o.host}\0${o.port}`).digest()
+      : Buffer.from(secrets.nodeSeed, 'hex').subarray(0, 32);
+    const keyPair = clustered ? DHT.keyPair(seed) : null;
     this.id = keyPair ? keyPair.publicKey.toString('hex')
       : createHash('sha256').update(secrets.nodeSeed).digest('hex').slice(0, 32);
 
@@ -90,25 +97,29 @@ class Node implements HashpubNode {
           ? ' (another hashpub node uses this data dir: stop it or pass another --data)' : ''), { cause: err });
     }
     this.closers.push(() => this.store!.close());
+    const commit = new GroupCommit(this.store);
 
     this.hookRunner = this.deps.hooks
       ? new HookRunner(this.deps.hooks, { timeoutMs: o.hookTimeoutMs, failure: o.hookFailure, log: this.log })
       : await openHooks(o, secrets.apiKey, this.log);
 
     let router: Router;
+    let replication: Replication;
     if (clustered) {
-      this.cluster = new Cluster({ self: this.id, store: this.store, log: this.log, metrics: this.metrics,
-        owner: () => this.owner!, push: () => this.push! });
+      this.cluster = new Cluster({ self: this.id, store: this.store, commit, log: this.log, metrics: this.metrics,
+        owner: () => this.owner!, push: () => this.push!, minCopies: o.minCopies as 1 | 2 });
       router = this.cluster.router;
+      replication = this.cluster.replication;
     } else {
       const local = new LocalRouter(this.id, () => this.push!);
       local.owner = () => this.owner!;
       router = local;
+      replication = new SingleCopy(this.store, commit, this.id);
     }
     const metrics = this.metrics;
     const cluster = this.cluster;
-    this.owner = new ChannelOwner({ store: this.store, router, hooks: this.hookRunner, log: this.log,
-      onPublish: () => metrics.messagesIn.inc(), acquire: cluster ? (c) => cluster.acquire(c) : undefined });
+    this.owner = new ChannelOwner({ commit, replication, router, hooks: this.hookRunner, log: this.log,
+      onPublish: () => metrics.messagesIn.inc(), presenceIntervalMs: o.presenceIntervalMs, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
     this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, sessionTtlMs: o.sessionTtlSeconds * 1000,
       onDeliver: (n) => { if (n) metrics.messagesOut.inc(n); } });
     const push = this.push;
@@ -118,8 +129,8 @@ class Node implements HashpubNode {
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
       tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey,
-      cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })) }),
-      placement: (channel) => cluster?.placement(channel) ?? { owner: this.id, replicas: [] },
+      cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })),
+        replication: replication.mode() }),
     };
     this.owner.start();
     this.push.start();
@@ -149,6 +160,17 @@ class Node implements HashpubNode {
   async stop(): Promise<void> {
     if (this.edge) this.edge.ready = false;
     await this.cluster?.handOver().catch((err) => this.log.warn({ err }, 'handing channels over failed'));
+    await this.shutdown();
+  }
+
+  /** Tests: vanishes like a crashed process (links drop at once, no hand-over, no goodbye to the peers). */
+  async crash(): Promise<void> {
+    if (this.edge) this.edge.ready = false;
+    await this.cluster?.stop();
+    await this.shutdown();
+  }
+
+  private async shutdown(): Promise<void> {
     await this.push?.stop();
     await this.edge?.close();
     await this.owner?.stop();

@@ -67,6 +67,15 @@ export interface Options {
    * short on an overloaded machine makes event-loop stalls look like crashes. @default 3000
    */
   failureTimeoutMs: number;
+  /**
+   * Copies a write needs before it is acknowledged: 2 = the channel's owner and its replica (a node without a
+   * majority of the cluster refuses writes); 1 = the owner's own copy (the replica follows, best effort), so
+   * writes stay available when peers are lost, at the price of losing the last writes with a crashed owner.
+   * A node alone from the start always uses one copy. @default 2
+   */
+  minCopies: number;
+  /** Join/leave events of a channel with presenceEvents on go out as one diff per push node per this interval. @default 1000 */
+  presenceIntervalMs: number;
 }
 
 export function defaultOptions(): Options {
@@ -99,6 +108,8 @@ export function defaultOptions(): Options {
     fsync: false,
     maxJsonDepth: 64,
     failureTimeoutMs: 3000,
+    minCopies: 2,
+    presenceIntervalMs: 1000,
   };
 }
 
@@ -130,9 +141,10 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
     if (!/^[^:\s]+:\d{1,5}$/.test(b)) throw new OptionsError('bootstrap', `"${b}" is not HOST:PORT`);
   }
   for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
-    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs'] as const) {
+    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs', 'presenceIntervalMs'] as const) {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
   }
+  if (o.minCopies !== 1 && o.minCopies !== 2) throw new OptionsError('minCopies', 'must be 1 or 2');
   const events = ['connect', 'subscribe', 'publish', 'deliver', 'unsubscribe', 'disconnect'];
   for (const e of o.webhookEvents) {
     if (!events.includes(e)) throw new OptionsError('webhookEvents', `"${e}" is not one of ${events.join(', ')}`);

@@ -124,10 +124,12 @@ function rssOf(pid: number | undefined): number {
   } catch { return 0; }
 }
 
+/** Sum of a counter over every label set with this direction (kinds: owner, push, repl, cluster). */
 function metric(text: string, name: string, direction: string): number {
-  const re = new RegExp(`^${name}\\{[^}]*direction="${direction}"[^}]*\\}\\s+(\\S+)`, 'm');
-  const m = re.exec(text);
-  return m ? Number(m[1]) : 0;
+  const re = new RegExp(`^${name}\\{[^}]*direction="${direction}"[^}]*\\}\\s+(\\S+)`, 'gm');
+  let sum = 0;
+  for (const m of text.matchAll(re)) sum += Number(m[1]);
+  return sum;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -43,10 +43,15 @@ export class RestApi {
           const since = intParam(url, 'since', 0, Number.MAX_SAFE_INTEGER);
           const limit = intParam(url, 'limit', 1, 10_000) ?? 100;
           const h = await owner.history(channel, since, limit);
-          // Same shape as a `message` frame: the internal `time` stays inside.
-          return sendJson(res, 200, { ...h, messages: h.messages.map(({ time: _time, ...m }) => ({ type: 'message', ...m })) });
+          // Same shape as a `message` frame: the internal `time` and `term` stay inside.
+          return sendJson(res, 200, { ...h, messages: h.messages.map(({ time: _time, term: _term, ...m }) => ({ type: 'message', ...m })) });
         }
-        case 'GET channels/presence': return sendJson(res, 200, await owner.presence(channel));
+        case 'GET channels/presence': {
+          const limit = intParam(url, 'limit', 1, 1000);
+          const cursor = url.searchParams.get('cursor') ?? undefined;
+          if (cursor !== undefined && (cursor.length === 0 || cursor.length > 512)) throw badRequest('cursor must be the cursor of a previous page');
+          return sendJson(res, 200, await owner.presence(channel, { limit, cursor }));
+        }
         case 'GET channels/config': return sendJson(res, 200, await owner.getConfig(channel));
         case 'PUT channels/config': return sendJson(res, 200, await owner.setConfig(channel, await this.body(req) as never));
         case 'POST channels/kick': {
@@ -57,7 +62,7 @@ export class RestApi {
           if (b.reason !== undefined && typeof b.reason !== 'string') throw badRequest('reason must be a string');
           return sendJson(res, 200, { kicked: await owner.kick(channel, user, ban, b.reason as string | undefined) });
         }
-        case 'GET channels/owner': return sendJson(res, 200, this.ctx.placement(channel));
+        case 'GET channels/owner': return sendJson(res, 200, await owner.placement(channel));
       }
     } else if (parts[0] === 'users' && parts.length === 3) {
       this.requireKey(req);

@@ -35,6 +35,8 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   fsync: ['', 'fsync every write (survives power loss)'],
   maxJsonDepth: ['N', 'max JSON nesting depth of bodies and frames'],
   failureTimeoutMs: ['MS', 'a cluster peer silent this long is taken for dead (raise it on overloaded machines)'],
+  presenceIntervalMs: ['MS', 'join/leave events of a channel with presenceEvents on go out as one batched diff per node per interval'],
+  minCopies: ['1|2', 'copies a write needs before it is acknowledged: 2 = owner + replica (a node without a majority refuses writes), 1 = owner only (writes stay available, the last ones can be lost with a crash)'],
 };
 
 function showDefault(v: unknown): string | undefined {

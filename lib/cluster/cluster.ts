@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import type DHT from 'hyperdht';
 import type { Metrics } from '../metrics.js';
 import type { ChannelOwner } from '../owner/channel-owner.js';
+import { ClusterReplication } from '../replication/cluster-replication.js';
 import type { PushService } from '../session/push-service.js';
-import type { ChannelRecord, Store } from '../store/store.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import type { Store } from '../store/store.js';
 import { startBootstrap } from './bootstrap.js';
-import { Handoff } from './handoff.js';
 import { HyperswarmMembership } from './hyperswarm-membership.js';
 import { ClusterRouter } from './remote.js';
 import { ownerOf, replicasOf } from './router.js';
@@ -14,10 +15,13 @@ import { Rpc } from './rpc.js';
 export interface ClusterDeps {
   self: string;
   store: Store;
+  commit: GroupCommit;
   log: Logger;
   metrics: Metrics;
   owner: () => ChannelOwner;
   push: () => PushService;
+  /** --min-copies: 2 acknowledges after two durable copies, 1 after the owner's own. */
+  minCopies: 1 | 2;
 }
 
 export interface JoinOptions {
@@ -32,26 +36,53 @@ export interface JoinOptions {
   failureTimeoutMs: number;
 }
 
+/** How long a starting node waits to meet the peers discovery found before it acts on its own. */
+const SETTLE_MS = 3000;
+
 /**
  * This node's part in the cluster: membership (hyperswarm), the RPC links, routing by rendezvous hashing,
- * and what happens when the view changes: a node that left loses its subscriptions here, subscriptions
- * whose owner moved are registered again at the new owner, and channel state moves through Handoff.
+ * replication (two copies of every channel, lib/replication/) and what happens when the view changes: a node
+ * that left loses its subscriptions here, channels this node no longer owns are dropped, subscriptions whose
+ * owner moved are registered again at the new owner, and replicas that changed are caught up.
  */
 export class Cluster {
   readonly router: ClusterRouter;
+  readonly replication: ClusterReplication;
   private membership: HyperswarmMembership | null = null;
   private rpc: Rpc | null = null;
-  private handoff: Handoff | null = null;
   private closeBootstrap: (() => Promise<void>) | null = null;
   /** "HOST:PORT,..." of the bootstrap nodes in use. */
   bootstrap: string | null = null;
 
   constructor(private readonly deps: ClusterDeps) {
+    const members = () => this.members();
     this.router = new ClusterRouter(deps.self, {
       owner: deps.owner,
       push: deps.push,
-      announcedLeaving: (from) => this.handoff?.announcedLeaving(from),
+      replication: (from, op, args) => this.replication.handle(from, op, args),
+      clusterMessage: (from, op, args) => this.onClusterMessage(from, op, args),
     });
+    const m = deps.metrics;
+    this.replication = new ClusterReplication({
+      link: {
+        self: deps.self,
+        members,
+        request: <T>(to: string, op: string, args: unknown) => {
+          if (!this.rpc) return Promise.reject(new Error('not in a cluster yet'));
+          return this.rpc.request<T>(to, op, args);
+        },
+      },
+      store: deps.store, commit: deps.commit, log: deps.log, owner: deps.owner, minCopies: deps.minCopies,
+      ownerOf: (c) => ownerOf(c, members()),
+      ranked: (c, list, n) => (list.length === 0 ? [] : replicasOf(c, list, Math.min(n, list.length))),
+      timeoutMs: 4000,
+      counters: {
+        appendFrame: (n) => { m.replicationFrames.inc({ kind: 'append' }); m.replicationBatches.inc(n); },
+        sync: (n) => { m.replicationFrames.inc({ kind: 'sync' }, n); m.replicationSyncs.inc(); },
+        refused: (reason) => m.replicationRefused.inc({ reason }),
+      },
+    });
+    m.sourcesReplication = () => ({ ...this.replication.lag(), mode: this.replication.mode() });
   }
 
   /** Admitted live members, this node included. */
@@ -63,18 +94,15 @@ export class Cluster {
     return this.membership?.urlOf(id);
   }
 
+  /** The owner of `channel` and the node routing picks as its replica, in the current view. */
   placement(channel: string): { owner: string; replicas: string[] } {
     const members = this.members();
-    return { owner: ownerOf(channel, members), replicas: replicasOf(channel, members, 3).slice(1) };
-  }
-
-  /** The state of a channel this node takes over (see Handoff.acquire). */
-  acquire(channel: string): Promise<ChannelRecord> {
-    return this.handoff ? this.handoff.acquire(channel) : this.deps.store.load(channel);
+    return { owner: ownerOf(channel, members), replicas: replicasOf(channel, members, Math.min(2, members.length)).slice(1) };
   }
 
   async join(o: JoinOptions): Promise<void> {
     const { log, metrics, self } = this.deps;
+    await this.replication.start();
     let list = o.bootstrap;
     if (list.length === 0) {
       const b = await startBootstrap('127.0.0.1', 0);
@@ -87,20 +115,22 @@ export class Cluster {
     const rpc = new Rpc(membership, {
       // A peer is given as long to answer as it has before it is taken for dead.
       timeoutMs: Math.max(5000, o.failureTimeoutMs),
-      onTraffic: (direction, bytes) => {
-        metrics.peerFrames.inc({ direction });
-        metrics.peerBytes.inc({ direction }, bytes);
+      onTraffic: (direction, bytes, op) => {
+        const kind = op.slice(0, op.indexOf('.') + 1 || undefined).replace('.', '') || 'other';
+        metrics.peerFrames.inc({ direction, kind });
+        metrics.peerBytes.inc({ direction, kind }, bytes);
       },
       onError: (err, from) => log.warn({ err, from }, 'cluster request failed'),
     });
     this.membership = membership;
     this.rpc = rpc;
-    this.handoff = new Handoff({ self, members: () => this.members(), rpc, store: this.deps.store, owner: this.deps.owner(), log });
     this.router.attach(membership, rpc);
     let view = membership.members();
-    membership.on('join', (id) => this.handoff?.joined(id));
+    membership.on('join', (id) => {
+      void this.replication.joined(id).catch((err) => log.error({ err }, 'storing the cluster members failed'));
+      rpc.notify(id, 'cluster.known', { ids: this.replication.known.ids() });
+    });
     membership.on('leave', (id) => {
-      this.handoff?.left(id);
       this.router.forget(id);
       this.deps.owner().dropPushNode(id);
     });
@@ -108,26 +138,50 @@ export class Cluster {
       const before = view;
       const now = membership.members();
       view = now;
-      this.deps.owner().dropChannels((c) => ownerOf(c, now) !== self);
-      this.deps.push().reregister((c) => ownerOf(c, before) !== ownerOf(c, now))
-        .catch((err) => log.error({ err }, 're-registering subscriptions failed'));
-      log.info({ members: now.length }, 'cluster view changed');
+      const quorumChanged = this.replication.quorumChanged();
+      // Without a change of quorum only moved channels go; when it changes every channel is taken over again.
+      const moved = (c: string) => quorumChanged || ownerOf(c, before) !== ownerOf(c, now);
+      this.deps.owner().dropChannels((c) => quorumChanged || ownerOf(c, now) !== self);
+      this.replication.viewChanged();
+      this.deps.push().reregister(moved).catch((err) => log.error({ err }, 're-registering subscriptions failed'));
+      log.info({ members: now.length, quorum: this.replication.mode().quorum }, 'cluster view changed');
     });
     await membership.start();
+    await membership.settled(SETTLE_MS);
   }
 
-  /** Before a graceful stop: hands every owned channel to its next owner; returns how many moved. */
+  /**
+   * Before a graceful stop: waits until every channel owned here has a caught-up replica (which takes over with
+   * the same epoch), then tells the peers this node leaves on purpose (it stops counting for their quorum).
+   * Returns the number of channels whose replica was not caught up in time.
+   */
   async handOver(): Promise<number> {
-    return this.handoff ? this.handoff.leaveGracefully() : 0;
+    if (!this.rpc || this.members().length < 2) return 0;
+    const behind = await this.replication.flush(3000);
+    // Asked, not just told: a peer that missed it would count this node as crashed (and need it for its majority).
+    const rpc = this.rpc;
+    const told = Promise.allSettled(this.members().filter((id) => id !== this.deps.self).map((id) => rpc.request(id, 'cluster.leaving', {})));
+    await Promise.race([told, new Promise((r) => setTimeout(r, 2000).unref())]);
+    return behind;
   }
 
   /** Leaves the cluster and closes the in-process bootstrap, if any. */
   async stop(): Promise<void> {
+    this.replication.close();
     this.rpc?.close();
     await this.membership?.stop();
     this.membership = null;
     await this.closeBootstrap?.();
     this.closeBootstrap = null;
+  }
+
+  private async onClusterMessage(from: string, op: string, args: any): Promise<void> {
+    try {
+      if (op === 'cluster.leaving') await this.replication.leftGracefully(from);
+      else if (op === 'cluster.known') await this.replication.learned(args?.ids);
+    } catch (err) {
+      this.deps.log.error({ err }, 'storing the cluster members failed');
+    }
   }
 }
 

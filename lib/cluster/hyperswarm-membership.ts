@@ -165,6 +165,17 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     if (!this.stopped) discovery.refresh().catch(() => {});
   }
 
+  /**
+   * Resolves once the peers discovery found are connected and admitted (or `maxMs` passed): a node that starts
+   * should know who is there before it acts on its own.
+   */
+  async settled(maxMs = 3000): Promise<void> {
+    const deadline = Date.now() + maxMs;
+    const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)).unref());
+    if (this.swarm) await Promise.race([this.swarm.flush().catch(() => {}), pause(maxMs)]);
+    while (Date.now() < deadline && [...this.links.values()].some((l) => !l.admitted && !l.closed)) await pause(20);
+  }
+
   /** Drops every link (queued frames are lost) and destroys the swarm and its DHT node. */
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;

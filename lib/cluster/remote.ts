@@ -3,12 +3,11 @@
 // (deliver, presence, kicked one-way; disconnectUser a request).
 import { HashpubError } from '../errors.js';
 import type {
-  DeliverOptions, HistoryResult, Owner, PresenceResult, PublishRequest, PublishResult, PushTarget, Router, SubscribeRequest,
-  SubscribeResult,
+  DeliverOptions, HistoryResult, Owner, Placement, PresenceDiff, PresencePage, PresenceResult, PublishRequest, PublishResult, PushTarget, Router,
+  SubscribeRequest, SubscribeResult,
 } from '../owner/owner-api.js';
 import { userChannel } from '../protocol/names.js';
 import type { ChannelConfig, Message } from '../protocol/types.js';
-import type { HandoffOwner } from './handoff.js';
 import type { Membership } from './membership.js';
 import { ownerOf } from './router.js';
 import type { Rpc, RpcHandler } from './rpc.js';
@@ -18,7 +17,7 @@ export const MAX_HOPS = 2;
 
 const OWNER_OPS = new Set<keyof Owner>([
   'subscribe', 'unsubscribe', 'publish', 'history', 'presence', 'getConfig', 'setConfig', 'kick', 'disconnectUser',
-  'pushNodesOf',
+  'pushNodesOf', 'placement',
 ]);
 
 /** The channel an owner op is about (its owner answers it). */
@@ -52,8 +51,8 @@ export class RemoteOwner implements Owner {
     return this.call('history', channel, since, limit);
   }
 
-  presence(channel: string): Promise<PresenceResult> {
-    return this.call('presence', channel);
+  presence(channel: string, page?: PresencePage): Promise<PresenceResult> {
+    return this.call('presence', channel, page);
   }
 
   getConfig(channel: string): Promise<ChannelConfig> {
@@ -75,6 +74,10 @@ export class RemoteOwner implements Owner {
   pushNodesOf(channel: string): Promise<string[]> {
     return this.call('pushNodesOf', channel);
   }
+
+  placement(channel: string): Promise<Placement> {
+    return this.call('placement', channel);
+  }
 }
 
 /** The PushTarget of another node: deliver/presence/kicked are one-way messages, disconnectUser a request. */
@@ -85,8 +88,8 @@ export class RemotePush implements PushTarget {
     this.rpc.notify(this.node, 'push.deliver', { m: message, d: opts.deliverHook, t: opts.term });
   }
 
-  presence(channel: string, change: { join: string } | { leave: string }): void {
-    this.rpc.notify(this.node, 'push.presence', { c: channel, x: change });
+  presence(channel: string, diff: PresenceDiff): void {
+    this.rpc.notify(this.node, 'push.presence', { c: channel, d: diff });
   }
 
   kicked(channel: string, sessions: string[], reason: string): void {
@@ -100,10 +103,12 @@ export class RemotePush implements PushTarget {
 
 /** This node's own roles, as the cluster router hands them out. */
 export interface LocalRoles {
-  owner(): Owner & HandoffOwner & { releasedTo(channel: string): string | undefined };
+  owner(): Owner;
   push(): PushTarget;
-  /** A peer announced a graceful leave (its channels are being handed over). */
-  announcedLeaving(from: string): void;
+  /** Answers a `repl.*` request (replication between owners and replicas). */
+  replication(from: string, op: string, args: any): Promise<unknown>;
+  /** Takes a `cluster.*` message (a peer leaving, a peer's known members); as a request, answered when handled. */
+  clusterMessage(from: string, op: string, args: any): Promise<void> | void;
 }
 
 /**
@@ -130,10 +135,9 @@ export class ClusterRouter implements Router {
     return this.membership?.members() ?? [this.self];
   }
 
-  /** The node that owns `channel` in this node's view (or the node it was just handed to). */
+  /** The node that owns `channel` in this node's view. */
   ownerId(channel: string): string {
-    const id = ownerOf(channel, this.members());
-    return id === this.self ? this.local.owner().releasedTo(channel) ?? id : id;
+    return ownerOf(channel, this.members());
   }
 
   owner(channel: string): Owner {
@@ -163,20 +167,20 @@ export class ClusterRouter implements Router {
 class ClusterServer implements RpcHandler {
   constructor(private readonly router: ClusterRouter, private readonly rpc: Rpc, private readonly local: LocalRoles) {}
 
-  async request(_from: string, op: string, args: any): Promise<unknown> {
-    if (op === 'owner.release') return this.local.owner().release(String(args.c), _from);
-    if (op === 'owner.adopt') return this.local.owner().adopt(String(args.c), args.r);
+  async request(from: string, op: string, args: any): Promise<unknown> {
+    if (op.startsWith('repl.')) return this.local.replication(from, op, args);
+    if (op.startsWith('cluster.')) return this.local.clusterMessage(from, op, args) ?? null;
     if (op.startsWith('owner.')) return this.owner(op, op.slice(6), args);
     if (op === 'push.disconnectUser') return this.local.push().disconnectUser(String(args.u), String(args.r));
     throw new HashpubError('bad_request', `unknown cluster op ${op}`);
   }
 
-  message(_from: string, op: string, args: any): void {
+  message(from: string, op: string, args: any): void {
     const push = this.local.push();
     if (op === 'push.deliver') push.deliver(args.m as Message, { deliverHook: Boolean(args.d), term: Number(args.t) || 0 });
-    else if (op === 'push.presence') push.presence(String(args.c), args.x);
+    else if (op === 'push.presence') push.presence(String(args.c), args.d as PresenceDiff);
     else if (op === 'push.kicked') push.kicked(String(args.c), args.s as string[], String(args.r));
-    else if (op === 'cluster.leaving') this.local.announcedLeaving(_from);
+    else if (op.startsWith('cluster.')) this.local.clusterMessage(from, op, args);
   }
 
   private async owner(op: string, method: string, args: { a?: unknown[]; h?: number }): Promise<unknown> {

@@ -16,14 +16,15 @@ export interface RpcHandler {
 export interface RpcOptions {
   /** A request without an answer this long fails with `timeout`. @default 5000 */
   timeoutMs?: number;
-  /** Called per frame with its direction and size (metrics). */
-  onTraffic?: (direction: 'in' | 'out', bytes: number) => void;
+  /** Called per frame with its direction, size and the op it carries or answers (metrics). */
+  onTraffic?: (direction: 'in' | 'out', bytes: number, op: string) => void;
   /** Called when a frame cannot be parsed or a handler fails unexpectedly. */
   onError?: (err: unknown, from: string) => void;
 }
 
 interface Pending {
   to: string;
+  op: string;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   timer: NodeJS.Timeout;
@@ -77,8 +78,8 @@ export class Rpc {
         this.stats.failed++;
         reject(new HashpubError('timeout', `no answer from node ${short(to)} to ${op} in ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      this.pending.set(id, { to, resolve: resolve as (v: unknown) => void, reject, timer });
-      if (!this.write(to, { t: 'req', id, op, args })) {
+      this.pending.set(id, { to, op, resolve: resolve as (v: unknown) => void, reject, timer });
+      if (!this.write(to, { t: 'req', id, op, args }, op)) {
         clearTimeout(timer);
         this.pending.delete(id);
         this.stats.failed++;
@@ -90,7 +91,7 @@ export class Rpc {
   /** Sends one-way message `op` to node `to`; false if it could not be queued. */
   notify(to: string, op: string, args: unknown): boolean {
     if (this.closed) return false;
-    return this.write(to, { t: 'msg', op, args });
+    return this.write(to, { t: 'msg', op, args }, op);
   }
 
   /** Fails every pending request (shutdown); later requests fail at once. */
@@ -103,19 +104,18 @@ export class Rpc {
     }
   }
 
-  private write(to: string, frame: Frame): boolean {
+  private write(to: string, frame: Frame, op: string): boolean {
     const buf = Buffer.from(JSON.stringify(frame));
     if (!this.membership.send(to, buf)) return false;
     this.stats.framesSent++;
     this.stats.bytesSent += buf.length;
-    this.opts.onTraffic?.('out', buf.length);
+    this.opts.onTraffic?.('out', buf.length, op);
     return true;
   }
 
   private onFrame(from: string, raw: Buffer): void {
     this.stats.framesReceived++;
     this.stats.bytesReceived += raw.length;
-    this.opts.onTraffic?.('in', raw.length);
     let frame: Frame;
     try {
       frame = JSON.parse(raw.toString('utf8')) as Frame;
@@ -123,6 +123,7 @@ export class Rpc {
       this.opts.onError?.(err, from);
       return;
     }
+    this.opts.onTraffic?.('in', raw.length, frame.t === 'res' ? this.pending.get(frame.id)?.op ?? 'other' : String(frame.op));
     if (frame.t === 'res') return this.onResponse(frame);
     const handler = this.handler;
     if (frame.t === 'msg') {
@@ -138,11 +139,11 @@ export class Rpc {
     const run = handler ? Promise.resolve().then(() => handler.request(from, frame.op, frame.args))
       : Promise.reject(unavailable('node is not ready'));
     run.then((value) => {
-      this.write(from, { t: 'res', id, ok: true, value: value === undefined ? null : value });
+      this.write(from, { t: 'res', id, ok: true, value: value === undefined ? null : value }, frame.op);
     }, (err) => {
       const e = asHashpubError(err);
       if (e.code === 'internal') this.opts.onError?.(err, from);
-      this.write(from, { t: 'res', id, ok: false, error: { code: e.code, message: e.message, retryAfter: e.retryAfter } });
+      this.write(from, { t: 'res', id, ok: false, error: { code: e.code, message: e.message, retryAfter: e.retryAfter } }, frame.op);
     });
   }
 

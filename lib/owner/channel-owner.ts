@@ -5,48 +5,62 @@ import { runActions } from '../hooks/actions.js';
 import { applyConfigPatch, claimList } from '../protocol/config.js';
 import { isSystemChannel, userChannel } from '../protocol/names.js';
 import type { ChannelConfig, Message } from '../protocol/types.js';
-import { GroupCommit } from '../store/group-commit.js';
-import type { ChannelRecord, Store } from '../store/store.js';
-import type { HandoffOwner } from '../cluster/handoff.js';
+import type { LocalOwner, Replication } from '../replication/replication.js';
+import type { GroupCommit } from '../store/group-commit.js';
 import { ChannelState } from './channel-state.js';
 import type {
-  HistoryResult, Owner, PresenceResult, PublishRequest, PublishResult, Router, SubscribeRequest, SubscribeResult,
+  HistoryResult, Owner, Placement, PresencePage, PresenceResult, PublishRequest, PublishResult, Router, SubscribeRequest, SubscribeResult,
 } from './owner-api.js';
+import { PresenceBatcher } from './presence.js';
+import { WritePipeline } from './write-pipeline.js';
 
 export interface ChannelOwnerDeps {
-  store: Store;
+  commit: GroupCommit;
+  replication: Replication;
   router: Router;
   hooks: HookRunner | null;
   log: Logger;
+  /** A write not confirmed by the required copies after this long is answered `unavailable`. @default 4000 */
+  ackTimeoutMs?: number;
   /** Milliseconds since the epoch (injectable for tests). */
   now?: () => number;
-  /** Called once per accepted message (metrics). */
+  /** Called once per committed message (metrics). */
   onPublish?: (m: Message) => void;
-  /** Loads a channel this node takes over (cluster handoff); default: the local store. */
-  acquire?: (channel: string) => Promise<ChannelRecord>;
+  /** The owner of `channel` and the replicas of the current view (for placement answers about unloaded channels). */
+  placement?: (channel: string) => { owner: string; replicas: string[] };
+  /** Presence events of one interval go out as one diff per push node. @default 1000 */
+  presenceIntervalMs?: number;
 }
 
 /** Idle channel state is dropped from memory after this long (it stays in the store). */
 const IDLE_EVICT_MS = 60_000;
 
 /**
- * The owner role for the channels this node owns: loads their state from the store on first use,
- * enforces bans, private channels, capacity and publish rights, runs the subscribe/publish hooks,
- * assigns offsets, stores durably (group commit) and fans out one delivery per push node.
+ * The owner role for the channels this node owns: takes their state over through replication on first use,
+ * enforces bans, private channels, capacity and publish rights, runs the subscribe/publish hooks, assigns
+ * offsets, makes every write durable on the required copies (WritePipeline) and fans out one delivery per push
+ * node, in offset order.
  */
-export class ChannelOwner implements Owner, HandoffOwner {
+export class ChannelOwner implements Owner, LocalOwner {
   private readonly states = new Map<string, ChannelState>();
-  /** Channels handed to another node in the current view: channel -> that node. */
-  private readonly released = new Map<string, string>();
   private readonly loading = new Map<string, Promise<ChannelState>>();
   private readonly lastUsed = new Map<string, number>();
-  private readonly commit: GroupCommit;
+  private readonly pipeline: WritePipeline;
+  readonly presenceEvents: PresenceBatcher;
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: ChannelOwnerDeps) {
-    this.commit = new GroupCommit(deps.store);
     this.now = deps.now ?? Date.now;
+    this.presenceEvents = new PresenceBatcher({ intervalMs: deps.presenceIntervalMs ?? 1000, push: (node) => deps.router.push(node) });
+    this.pipeline = new WritePipeline({
+      commit: deps.commit, replication: deps.replication, ackTimeoutMs: deps.ackTimeoutMs ?? 4000, now: this.now,
+      committed: (st, messages) => this.fanOut(st, messages),
+      broken: (st, err) => {
+        this.deps.log.error({ err, channel: st.name }, 'store write failed; channel state will be reloaded');
+        this.drop(st.name);
+      },
+    });
   }
 
   start(): void {
@@ -55,7 +69,8 @@ export class ChannelOwner implements Owner, HandoffOwner {
 
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    await this.commit.drain();
+    this.presenceEvents.stop();
+    await this.deps.commit.drain();
   }
 
   async subscribe(req: SubscribeRequest): Promise<SubscribeResult> {
@@ -79,16 +94,20 @@ export class ChannelOwner implements Owner, HandoffOwner {
     if (max > 0 && !already && st.count >= max) throw new HashpubError('channel_full', `channel is full (${max} subscribers)`);
     // Registration and the resume snapshot happen in one synchronous step: every message committed after
     // this line is fanned out to the new subscriber, every one before it is in the snapshot.
+    const newNode = !st.subscribers.has(req.pushNode);
     const { joined } = st.add(req.pushNode, req.session, user);
-    const now = this.now();
-    const { recovered, messages } = st.resume(req.since, now);
-    if (joined && st.config.presence) this.announcePresence(st, { join: user! });
+    const { recovered, messages } = st.resume(req.since, this.now());
+    if (!isSystemChannel(channel)) {
+      if (newNode) this.presenceEvents.pushNodeAdded(st, req.pushNode);
+      if (joined) this.presenceEvents.joined(st, user!);
+    }
     this.touch(channel);
-    return { epoch: st.epoch, offset: st.committed, recovered, messages, deliverHook: st.config.deliverHook, term: st.term };
+    return { epoch: st.epoch, offset: st.committed, recovered, messages, deliverHook: st.config.deliverHook, term: st.term,
+      presenceEvents: st.config.presenceEvents && st.config.presence !== false };
   }
 
   async unsubscribe(channel: string, pushNode: string, session: string, reason: string): Promise<void> {
-    const st = this.states.get(channel) ?? (this.loading.has(channel) ? await this.loading.get(channel)! : undefined);
+    const st = this.states.get(channel) ?? (this.loading.has(channel) ? await this.loading.get(channel)!.catch(() => undefined) : undefined);
     if (st) this.removeSubscriber(st, pushNode, session, reason);
   }
 
@@ -103,8 +122,9 @@ export class ChannelOwner implements Owner, HandoffOwner {
         throw new HashpubError('forbidden', 'publishing is not allowed: channel has clientPublish off and the token has no "publish" right');
       }
     }
-    const dup = this.duplicate(st, req.id);
+    const dup = await this.duplicate(st, req.id);
     if (dup) return dup;
+    this.checkWritable(st);
     let data = req.data;
     const hooks = this.deps.hooks;
     if (!system && hooks?.has('publish')) {
@@ -116,22 +136,12 @@ export class ChannelOwner implements Owner, HandoffOwner {
       }
       if ('data' in reply && reply.data !== undefined) data = reply.data;
       checkHeld(st);
-      const again = this.duplicate(st, req.id);
+      const again = await this.duplicate(st, req.id);
       if (again) return again;
+      this.checkWritable(st);
     }
-    const { message, ops } = st.next(data, req.client ? req.user : null, this.now());
-    if (req.id) st.rememberId(req.id, message.offset);
-    try {
-      await this.commit.write(ops);
-    } catch (err) {
-      this.deps.log.error({ err, channel }, 'store write failed; channel state will be reloaded');
-      this.states.delete(channel);
-      throw new HashpubError('unavailable', 'storage write failed, retry', { cause: err, retryAfter: 1 });
-    }
-    st.commit(message, this.now());
-    this.deps.onPublish?.(message);
-    const opts = { deliverHook: st.config.deliverHook, term: st.term };
-    for (const node of st.subscribers.keys()) this.deps.router.push(node)?.deliver(message, opts);
+    const { message, batch } = st.next(data, req.client ? req.user : null, this.now(), req.id);
+    await this.pipeline.write(st, batch, message);
     this.touch(channel);
     return { channel, epoch: message.epoch, offset: message.offset, subscribers: st.count };
   }
@@ -139,15 +149,35 @@ export class ChannelOwner implements Owner, HandoffOwner {
   async history(channel: string, since?: number, limit = 100): Promise<HistoryResult> {
     const st = await this.state(channel);
     st.expire(this.now());
-    let messages = since === undefined ? st.history : st.history.filter((m) => m.offset > since);
-    messages = since === undefined ? messages.slice(-limit) : messages.slice(0, limit);
+    const all = st.committedAfter(since ?? 0);
+    const messages = since === undefined ? all.slice(-limit) : all.slice(0, limit);
     return { epoch: st.epoch, offset: st.committed, messages };
   }
 
-  async presence(channel: string): Promise<PresenceResult> {
+  async presence(channel: string, page: PresencePage = {}): Promise<PresenceResult> {
     const st = await this.state(channel);
-    if (!st.config.presence) throw new HashpubError('forbidden', 'presence is off for this channel');
-    return { channel, count: st.count, users: [...st.users.keys()] };
+    if (st.config.presence === false) throw new HashpubError('forbidden', 'presence is off for this channel');
+    if (st.config.presence === 'count') {
+      const nodes = Object.fromEntries([...st.subscribers].map(([node, sessions]) => [node, sessions.size]));
+      return { channel, count: st.count, members: st.users.size, nodes };
+    }
+    const limit = page.limit ?? 100;
+    const sorted = st.sortedUsers();
+    let from = 0;
+    if (page.cursor !== undefined) {
+      // First name after the cursor (binary search: the list is sorted).
+      let lo = 0;
+      let hi = sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (sorted[mid]! <= page.cursor) lo = mid + 1;
+        else hi = mid;
+      }
+      from = lo;
+    }
+    const users = sorted.slice(from, from + limit);
+    const cursor = from + limit < sorted.length ? users.at(-1)! : null;
+    return { channel, count: st.count, members: st.users.size, users, cursor };
   }
 
   async getConfig(channel: string): Promise<ChannelConfig> {
@@ -157,18 +187,16 @@ export class ChannelOwner implements Owner, HandoffOwner {
   async setConfig(channel: string, patch: Partial<ChannelConfig>): Promise<ChannelConfig> {
     const st = await this.state(channel);
     const config = applyConfigPatch(st.config, patch);
-    await this.commit.write([{ type: 'config', channel, config }]);
-    st.config = config;
-    st.expire(this.now());
+    this.checkWritable(st);
+    await this.pipeline.write(st, st.setConfig(config, this.now()), null);
     return config;
   }
 
   async kick(channel: string, user: string, ban = 0, reason = 'kicked'): Promise<number> {
     const st = await this.state(channel);
     if (ban > 0) {
-      const until = this.now() + ban * 1000;
-      await this.commit.write([{ type: 'ban', channel, user, until }]);
-      st.bans.set(user, until);
+      this.checkWritable(st);
+      await this.pipeline.write(st, st.ban(user, this.now() + ban * 1000), null);
     }
     const byNode = new Map<string, string[]>();
     for (const [node, session] of st.sessionsOf(user)) {
@@ -194,6 +222,18 @@ export class ChannelOwner implements Owner, HandoffOwner {
     return [...(this.states.get(channel)?.subscribers.keys() ?? [])];
   }
 
+  async placement(channel: string): Promise<Placement> {
+    const base = this.deps.placement?.(channel) ?? { owner: this.deps.router.self, replicas: [] };
+    const st = this.states.get(channel);
+    if (!st || st.readOnly) return { ...base, loaded: false, replica: null };
+    const r = this.deps.replication.status(channel);
+    const mode = this.deps.replication.mode();
+    return {
+      owner: this.deps.router.self, replicas: r.node ? [r.node] : [], loaded: true, term: st.term, epoch: st.epoch, offset: st.committed,
+      replica: mode.copies === 1 && r.node === null ? null : { node: r.node, caughtUp: r.caughtUp, lag: r.lag },
+    };
+  }
+
   /** A push node is gone: end all its subscriptions (reason `node_lost`). */
   dropPushNode(node: string): void {
     for (const st of this.states.values()) {
@@ -202,47 +242,29 @@ export class ChannelOwner implements Owner, HandoffOwner {
     }
   }
 
-  /** Forgets (from memory only) the state of every loaded channel that `moved` selects: another node owns it now. */
-  dropChannels(moved: (channel: string) => boolean): void {
-    this.released.clear();
-    for (const [channel, st] of this.states) {
-      // A state with writes in flight stays until they are durable; the new owner's release request takes it.
-      if (!moved(channel) || st.assigned !== st.committed) continue;
-      st.released = true;
-      this.states.delete(channel);
-      this.lastUsed.delete(channel);
-    }
+  /** Forgets (from memory) every loaded channel that `moved` selects: another node owns it now, or may. */
+  dropChannels(moved: (channel: string, st: ChannelState) => boolean): void {
+    for (const [channel, st] of this.states) if (moved(channel, st)) this.drop(channel);
   }
 
-  async release(channel: string, to: string): Promise<ChannelRecord | null> {
-    this.released.set(channel, to);
+  // ---- LocalOwner: what replication calls ----
+
+  async release(channel: string): Promise<void> {
     await this.loading.get(channel)?.catch(() => undefined);
-    const st = this.states.get(channel);
-    if (!st) {
-      const rec = await this.deps.store.load(channel);
-      return rec.epoch === null && rec.config === null && Object.keys(rec.bans).length === 0 ? null : rec;
-    }
-    st.released = true;
-    this.states.delete(channel);
-    this.lastUsed.delete(channel);
-    await this.commit.drain(); // publishes that already have an offset become durable and are in the snapshot
-    return st.snapshot();
+    this.drop(channel);
+    await this.deps.commit.drain(); // writes that already have an offset are durable before the claimer reads
   }
 
-  async adopt(channel: string, record: ChannelRecord): Promise<void> {
-    if (this.states.has(channel)) return; // taken over here already: ours is newer
-    const mine = await this.deps.store.load(channel);
-    if (mine.term > record.term) return;
-    await this.deps.store.replace(channel, record);
+  held(): Iterable<ChannelState> {
+    return [...this.states.values()].filter((st) => !st.readOnly);
   }
 
   holds(channel: string): boolean {
-    return this.states.has(channel);
+    return this.states.has(channel) || this.loading.has(channel);
   }
 
-  /** The node this one handed `channel` to in the current view, if it did. */
-  releasedTo(channel: string): string | undefined {
-    return this.released.get(channel);
+  fenced(channel: string): void {
+    this.drop(channel);
   }
 
   /** Number of channel states held in memory (tests, metrics). */
@@ -250,19 +272,32 @@ export class ChannelOwner implements Owner, HandoffOwner {
     return this.states.size;
   }
 
+  // ---- internals ----
+
+  private fanOut(st: ChannelState, messages: Message[]): void {
+    const opts = { deliverHook: st.config.deliverHook, term: st.term };
+    for (const m of messages) {
+      this.deps.onPublish?.(m);
+      for (const node of st.subscribers.keys()) this.deps.router.push(node)?.deliver(m, opts);
+    }
+  }
+
+  private drop(channel: string): void {
+    const st = this.states.get(channel);
+    if (st) st.released = true;
+    this.states.delete(channel);
+    this.lastUsed.delete(channel);
+    this.deps.replication.forget(channel);
+  }
+
   private removeSubscriber(st: ChannelState, node: string, session: string, reason: string): void {
     const removed = st.remove(node, session);
     if (!removed) return;
-    if (removed.left && st.config.presence) this.announcePresence(st, { leave: removed.user! });
+    if (removed.left && !isSystemChannel(st.name)) this.presenceEvents.left(st, removed.user!);
     if (!isSystemChannel(st.name) && this.deps.hooks?.has('unsubscribe')) {
       void this.deps.hooks.unsubscribe({ user: removed.user, channel: st.name, reason });
     }
     this.touch(st.name);
-  }
-
-  private announcePresence(st: ChannelState, change: { join: string } | { leave: string }): void {
-    if (isSystemChannel(st.name)) return;
-    for (const node of st.subscribers.keys()) this.deps.router.push(node)?.presence(st.name, change);
   }
 
   private checkBan(st: ChannelState, user: string | null): void {
@@ -270,21 +305,35 @@ export class ChannelOwner implements Owner, HandoffOwner {
     if (until) throw new HashpubError('banned', `banned from this channel for ${Math.ceil((until - this.now()) / 1000)} more seconds`);
   }
 
-  private duplicate(st: ChannelState, id: string | undefined): PublishResult | null {
+  private checkWritable(st: ChannelState): void {
+    checkHeld(st);
+    if (st.readOnly) {
+      throw new HashpubError('unavailable', 'this node does not see a majority of the cluster: it serves reads only; retry the write on another node', { retryAfter: 1 });
+    }
+    this.deps.replication.checkWritable();
+  }
+
+  /** The original answer for a publish id seen before (waiting for it to be acknowledged if it is in flight). */
+  private async duplicate(st: ChannelState, id: string | undefined): Promise<PublishResult | null> {
     const offset = id === undefined ? undefined : st.recentIds.get(id);
-    return offset === undefined ? null : { channel: st.name, epoch: st.epoch, offset, duplicate: true };
+    if (offset === undefined) return null;
+    if (offset > st.committed) {
+      const p = st.pending.find((w) => w.message?.offset === offset);
+      if (p && !p.done) await this.pipeline.ack(p.durable);
+    }
+    return { channel: st.name, epoch: st.epoch, offset, duplicate: true };
   }
 
   private async state(channel: string): Promise<ChannelState> {
     const st = this.states.get(channel);
     if (st) return st;
-    if (this.released.has(channel)) throw new HashpubError('unavailable', 'this channel just moved to another node; retry', { retryAfter: 1 });
     let p = this.loading.get(channel);
     if (!p) {
-      p = (this.deps.acquire ?? ((c: string) => this.deps.store.load(c)))(channel).then((rec) => {
-        const loaded = new ChannelState(channel, rec, this.now());
-        this.states.set(channel, loaded);
+      p = this.deps.replication.acquire(channel).then(({ record, readOnly }) => {
         this.loading.delete(channel);
+        const loaded = new ChannelState(channel, record, this.now(), readOnly);
+        this.states.set(channel, loaded);
+        if (!readOnly) this.deps.replication.attach(loaded);
         this.touch(channel);
         return loaded;
       }, (err) => {
@@ -304,10 +353,7 @@ export class ChannelOwner implements Owner, HandoffOwner {
   private evictIdle(): void {
     const cutoff = this.now() - IDLE_EVICT_MS;
     for (const [channel, st] of this.states) {
-      if (st.idle() && (this.lastUsed.get(channel) ?? 0) < cutoff) {
-        this.states.delete(channel);
-        this.lastUsed.delete(channel);
-      }
+      if (st.idle() && (this.lastUsed.get(channel) ?? 0) < cutoff) this.drop(channel);
     }
   }
 }

@@ -31,6 +31,8 @@ export interface SubscribeResult {
   deliverHook?: boolean;
   /** Ownership term of the answering owner. */
   term?: number;
+  /** The channel sends presence events (the push node hands new subscribers a member snapshot). */
+  presenceEvents?: boolean;
 }
 
 export interface PublishRequest {
@@ -61,8 +63,51 @@ export interface HistoryResult {
 
 export interface PresenceResult {
   channel: string;
+  /** Subscriptions (connections), anonymous ones included. */
   count: number;
-  users: string[];
+  /** Distinct subscribed users. */
+  members: number;
+  /** One page of member names, sorted (absent with presence "count"). */
+  users?: string[];
+  /** Pass as `cursor` to get the next page; null on the last one. */
+  cursor?: string | null;
+  /** With presence "count": subscriptions per push node. */
+  nodes?: Record<string, number>;
+}
+
+/** A page of the member list. */
+export interface PresencePage {
+  /** Most names in the page (1-1000). @default 100 */
+  limit?: number;
+  /** Names after this one (a `cursor` from the previous page). */
+  cursor?: string;
+}
+
+/** Batched join/leave events of one channel for one push node (presenceEvents). */
+export interface PresenceDiff {
+  joins: string[];
+  leaves: string[];
+  /** Members after the change. */
+  count: number;
+  /** The whole member list (the push node had none yet); joins/leaves are then empty. */
+  members?: string[];
+  /** Presence "count": no names, only the count. */
+  countOnly?: boolean;
+}
+
+/** Where a channel lives (GET /v1/channels/{c}/owner), as its owner answers. */
+export interface Placement {
+  owner: string;
+  /** The node holding the second copy (the one the owner actually uses when the channel is loaded). */
+  replicas: string[];
+  /** The owner holds the channel in memory now (else `replicas` is what routing computes). */
+  loaded: boolean;
+  term?: number;
+  epoch?: string;
+  /** Latest committed offset. */
+  offset?: number;
+  /** The second copy in use and whether it holds everything acknowledged; null with one copy. */
+  replica: { node: string | null; caughtUp: boolean; lag: number } | null;
 }
 
 /** Operations on a channel, answered by its owner. */
@@ -75,8 +120,8 @@ export interface Owner {
   publish(req: PublishRequest): Promise<PublishResult>;
   /** Retained messages with offset > since (all retained when since is undefined), at most `limit`. */
   history(channel: string, since?: number, limit?: number): Promise<HistoryResult>;
-  /** Distinct subscribed users (anonymous ones count in `count` only). */
-  presence(channel: string): Promise<PresenceResult>;
+  /** Members of the channel: counts and one page of names (anonymous connections count in `count` only). */
+  presence(channel: string, page?: PresencePage): Promise<PresenceResult>;
   getConfig(channel: string): Promise<ChannelConfig>;
   /** Merges `patch` into the config, stores it, returns the full config. */
   setConfig(channel: string, patch: Partial<ChannelConfig>): Promise<ChannelConfig>;
@@ -86,6 +131,8 @@ export interface Owner {
   disconnectUser(user: string, reason?: string): Promise<number>;
   /** Push nodes currently holding subscribers of `channel`. */
   pushNodesOf(channel: string): Promise<string[]>;
+  /** Where the channel lives: owner, the replica in use and whether it is caught up. */
+  placement(channel: string): Promise<Placement>;
 }
 
 /** How a message is delivered on push nodes. */
@@ -100,8 +147,8 @@ export interface DeliverOptions {
 export interface PushTarget {
   /** A message for every local subscriber of `channel`. */
   deliver(message: Message, opts: DeliverOptions): void;
-  /** A presence change for every local subscriber of `channel`. */
-  presence(channel: string, change: { join: string } | { leave: string }): void;
+  /** Batched presence events of `channel` for its local subscribers. */
+  presence(channel: string, diff: PresenceDiff): void;
   /** The owner removed these sessions' subscriptions: tell the clients and forget them locally. */
   kicked(channel: string, sessions: string[], reason: string): void;
   /** Close every local connection of `user`; resolves to how many. */

@@ -13,7 +13,11 @@ export function applyConfigPatch(base: ChannelConfig, patch: unknown): ChannelCo
   const out: ChannelConfig = { ...base, history: { ...base.history } };
   for (const [key, value] of Object.entries(patch)) {
     switch (key) {
-      case 'private': case 'clientPublish': case 'presence': case 'deliverHook':
+      case 'presence':
+        if (typeof value !== 'boolean' && value !== 'count') throw badRequest('config.presence must be true, false or "count"');
+        out.presence = value;
+        break;
+      case 'private': case 'clientPublish': case 'presenceEvents': case 'deliverHook':
         if (typeof value !== 'boolean') throw badRequest(`config.${key} must be true or false`);
         out[key] = value;
         break;

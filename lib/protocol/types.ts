@@ -16,6 +16,8 @@ export interface Message {
   from?: string;
   /** Milliseconds since the epoch when the owner accepted it (used for history TTL). */
   time: number;
+  /** Ownership term it was written in (internal: lets a replica's log be matched against the owner's). */
+  term?: number;
 }
 
 /** Per-channel settings, changed at runtime through the API or hook actions. */
@@ -28,8 +30,13 @@ export interface ChannelConfig {
   clientPublish: boolean;
   /** History kept for resume: at most `size` messages, none older than `ttlSeconds`. size 0 = none. */
   history: { size: number; ttlSeconds: number };
-  /** Presence API answers and join/leave frames are sent. */
-  presence: boolean;
+  /**
+   * The owner keeps the member set (distinct users): true = names and counts (GET .../presence pages the names),
+   * "count" = counts only (huge rooms where nobody needs the names), false = nothing.
+   */
+  presence: boolean | 'count';
+  /** Subscribers get join/leave events: one batched diff per push node per interval, never a frame per join. */
+  presenceEvents: boolean;
   /** Run the per-recipient `deliver` hook on each push node. */
   deliverHook: boolean;
 }
@@ -41,6 +48,7 @@ export function defaultChannelConfig(): ChannelConfig {
     clientPublish: false,
     history: { size: 100, ttlSeconds: 300 },
     presence: true,
+    presenceEvents: false,
     deliverHook: false,
   };
 }

@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CLOSE_CODES, HashpubError } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
-import type { DeliverOptions, PublishResult, PushTarget, Router, SubscribeResult } from '../owner/owner-api.js';
+import type { DeliverOptions, PresenceDiff, PublishResult, PushTarget, Router, SubscribeResult } from '../owner/owner-api.js';
 import { userChannel } from '../protocol/names.js';
 import { messageFrame, Prepared } from '../protocol/prepared.js';
 import type { Claims, Message, StreamPosition, UserId } from '../protocol/types.js';
 import { Hub, type Variant } from './hub.js';
+import { PresenceMirrors } from './presence-mirror.js';
 import { Session, type Connection, type Sub } from './session.js';
 
 export interface PushServiceDeps {
@@ -38,6 +39,8 @@ export class PushService implements PushTarget {
   private readonly chains = new Map<string, Promise<void>>();
   /** Highest ownership term seen per channel with local subscribers (fencing of stale owners). */
   private readonly terms = new Map<string, number>();
+  /** Member lists of channels with presence events, kept from the owner's batched diffs. */
+  private readonly mirrors = new PresenceMirrors(this.hub);
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
 
@@ -124,7 +127,7 @@ export class PushService implements PushTarget {
     s.subs.clear();
     for (const c of channels) {
       this.hub.remove(c, s);
-      if (!this.hub.has(c)) this.terms.delete(c);
+      if (!this.hub.has(c)) this.channelGone(c);
     }
     const conn = s.conn;
     if (conn) {
@@ -195,6 +198,7 @@ export class PushService implements PushTarget {
     }
     sub.offset = res.offset;
     for (const m of pending) this.sendLate(s, sub, m);
+    if (res.presenceEvents) this.mirrors.joined(channel, s);
     return res;
   }
 
@@ -306,8 +310,8 @@ export class PushService implements PushTarget {
     void next.then(() => { if (this.chains.get(channel) === next) this.chains.delete(channel); });
   }
 
-  presence(channel: string, change: { join: string } | { leave: string }): void {
-    this.hub.broadcast(channel, new Prepared('presence', { type: 'presence', channel, ...change }));
+  presence(channel: string, diff: PresenceDiff): void {
+    this.mirrors.apply(channel, diff);
   }
 
   kicked(channel: string, sessions: string[], reason: string): void {
@@ -352,7 +356,13 @@ export class PushService implements PushTarget {
   private forget(s: Session, channel: string): void {
     s.subs.delete(channel);
     this.hub.remove(channel, s);
-    if (!this.hub.has(channel)) this.terms.delete(channel);
+    if (!this.hub.has(channel)) this.channelGone(channel);
+  }
+
+  /** The last local subscriber of `channel` is gone. */
+  private channelGone(channel: string): void {
+    this.terms.delete(channel);
+    this.mirrors.forget(channel);
   }
 
   private async unregister(channel: string, s: Session, reason: string): Promise<void> {

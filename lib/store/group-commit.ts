@@ -7,9 +7,9 @@ interface Pending {
 }
 
 /**
- * Group commit: every write requested while one store write is in flight goes out in the next single
- * batch. Writes complete in request order, so per-channel order is kept. Throughput grows with load
- * (one fsync or one LevelDB batch per round instead of one per message).
+ * Group commit: every write requested in one turn of the event loop, or while a store write is in flight, goes
+ * out in the next single batch. Writes complete in request order, so per-channel order is kept. Throughput grows
+ * with load (one fsync or one LevelDB batch per round instead of one per message), whatever the store's speed.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
@@ -23,15 +23,19 @@ export class GroupCommit {
   write(ops: StoreOp[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, resolve, reject });
-      if (!this.writing) void this.flush();
+      if (!this.writing) {
+        this.writing = true;
+        setImmediate(() => void this.flush());
+      }
     });
   }
 
   private async flush(): Promise<void> {
-    this.writing = true;
     while (this.queue.length > 0) {
-      const round = this.queue;
-      this.queue = [];
+      // A write that clears a channel reads what is stored: it starts a round of its own, after the earlier writes.
+      let cut = 1;
+      while (cut < this.queue.length && !this.queue[cut]!.ops.some((op) => op.type === 'clear')) cut++;
+      const round = this.queue.splice(0, cut);
       const ops = round.length === 1 ? round[0]!.ops : round.flatMap((p) => p.ops);
       this.batches++;
       try {

@@ -1,16 +1,22 @@
 import { Level } from 'level';
-import { emptyRecord, recordOps, type ChannelRecord, type Store, type StoreOp } from './store.js';
+import { emptyRecord, type ChannelRecord, type Store, type StoreOp } from './store.js';
 
 /*
  * Key layout (one LevelDB in the node's data dir), with SEP = \x00 (never in a channel name):
  *   c SEP <channel> SEP cfg              -> ChannelConfig JSON
- *   c SEP <channel> SEP pos              -> {"epoch","offset"}
+ *   c SEP <channel> SEP pos              -> {"epoch","offset","term"}
+ *   c SEP <channel> SEP meta             -> {"promised","owner","complete"}
  *   c SEP <channel> SEP ban SEP <user>   -> ban end, ms
  *   c SEP <channel> SEP m SEP <offset>   -> Message JSON; offset as 13 hex digits so keys sort by offset
+ *   c SEP <channel> SEP i SEP <offset>   -> idempotency key published at that offset
+ *   k SEP <name>                         -> node-level settings (getMeta/putMeta)
  */
 const SEP = '\x00';
 const prefix = (channel: string) => `c${SEP}${channel}${SEP}`;
-const msgKey = (channel: string, offset: number) => `${prefix(channel)}m${SEP}${offset.toString(16).padStart(13, '0')}`;
+const hex = (offset: number) => offset.toString(16).padStart(13, '0');
+const msgKey = (channel: string, offset: number) => `${prefix(channel)}m${SEP}${hex(offset)}`;
+const idKey = (channel: string, offset: number) => `${prefix(channel)}i${SEP}${hex(offset)}`;
+const metaKey = (name: string) => `k${SEP}${name}`;
 
 /** Stores channel state in LevelDB (the `level` package: classic-level on Node). Writes use one chained batch per call. */
 export class LevelStore implements Store {
@@ -35,36 +41,35 @@ export class LevelStore implements Store {
       const rest = key.slice(p.length);
       if (rest === 'cfg') r.config = JSON.parse(value);
       else if (rest === 'pos') Object.assign(r, JSON.parse(value));
+      else if (rest === 'meta') Object.assign(r, JSON.parse(value));
       else if (rest.startsWith(`ban${SEP}`)) r.bans[rest.slice(4)] = Number(value);
       else if (rest.startsWith(`m${SEP}`)) r.history.push(JSON.parse(value));
+      else if (rest.startsWith(`i${SEP}`)) r.ids.push([value, parseInt(rest.slice(2), 16)]);
     }
+    r.promised = Math.max(r.promised, r.term);
     return r;
   }
 
   async write(ops: StoreOp[]): Promise<void> {
-    await this.apply(ops, []);
-  }
-
-  async replace(channel: string, record: ChannelRecord): Promise<void> {
-    const p = prefix(channel);
-    const old: string[] = [];
-    for await (const key of this.db.keys({ gte: p, lt: p + '\xff' })) old.push(key);
-    await this.apply(recordOps(channel, record), old);
-  }
-
-  /** One atomic batch: delete `dels`, then apply `ops`. */
-  private async apply(ops: StoreOp[], dels: string[]): Promise<void> {
     // The chained form is 5-10x faster than db.batch(array, opts) (../shared/HYPERSWARM-NOTES.md).
     const batch = this.db.batch();
-    for (const key of dels) batch.del(key);
     for (const op of ops) {
       switch (op.type) {
+        case 'clear': {
+          const p = prefix(op.channel);
+          const keep = op.keepMessages ? `${p}m${SEP}` : null;
+          for await (const key of this.db.keys({ gte: p, lt: p + '\xff' })) if (!keep || !key.startsWith(keep)) batch.del(key);
+          break;
+        }
         case 'append': batch.put(msgKey(op.message.channel, op.message.offset), JSON.stringify(op.message)); break;
         case 'drop': batch.del(msgKey(op.channel, op.offset)); break;
-        case 'position': batch.put(prefix(op.channel) + 'pos', JSON.stringify({ epoch: op.epoch, offset: op.offset, term: op.term, termStart: op.termStart })); break;
+        case 'position': batch.put(prefix(op.channel) + 'pos', JSON.stringify({ epoch: op.epoch, offset: op.offset, term: op.term })); break;
+        case 'meta': batch.put(prefix(op.channel) + 'meta', JSON.stringify({ promised: op.promised, owner: op.owner, complete: op.complete })); break;
         case 'config': batch.put(prefix(op.channel) + 'cfg', JSON.stringify(op.config)); break;
         case 'ban': batch.put(`${prefix(op.channel)}ban${SEP}${op.user}`, String(op.until)); break;
         case 'unban': batch.del(`${prefix(op.channel)}ban${SEP}${op.user}`); break;
+        case 'id': batch.put(idKey(op.channel, op.offset), op.id); break;
+        case 'dropId': batch.del(idKey(op.channel, op.offset)); break;
       }
     }
     await batch.write({ sync: this.sync });
@@ -76,6 +81,14 @@ export class LevelStore implements Store {
       const name = key.slice(2, key.indexOf(SEP, 2));
       if (name !== last) yield (last = name);
     }
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    return (await this.db.get(metaKey(key))) ?? null;
+  }
+
+  async putMeta(key: string, value: string): Promise<void> {
+    await this.db.put(metaKey(key), value, { sync: this.sync });
   }
 
   async close(): Promise<void> {

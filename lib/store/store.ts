@@ -1,6 +1,6 @@
 import type { ChannelConfig, Message } from '../protocol/types.js';
 
-/** Everything a node persists about one channel it owns. */
+/** Everything a node persists about one channel it owns or replicates. */
 export interface ChannelRecord {
   /** Settings set through the API or hooks; null = never set (defaults apply). */
   config: ChannelConfig | null;
@@ -9,22 +9,36 @@ export interface ChannelRecord {
   /** Stream position; epoch null = the channel has no stream yet. */
   epoch: string | null;
   offset: number;
-  /** Ownership term: grows each time a node takes the channel over in a cluster (0 = never). */
+  /** Data term: the ownership term of the owner that last wrote this state (0 = never owned in a cluster). */
   term: number;
-  /** ms since the epoch when the current term began. */
-  termStart: number;
+  /** Highest ownership term this node promised (a claim); nothing from a lower term is accepted. >= term. */
+  promised: number;
+  /** The node that holds term `promised`: the only one whose writes this copy accepts ('' = none). */
+  owner: string;
+  /** False while a copy is being written by a catch-up: then only config and bans can be trusted. */
+  complete: boolean;
   /** Retained messages in offset order (oldest first). */
   history: Message[];
+  /** Recent idempotency keys with the offset they were published at, oldest first. */
+  ids: Array<[id: string, offset: number]>;
 }
 
-/** One change; a `write()` applies a list of them atomically. */
+/** One change; a `write()` applies a list of them atomically, in order. */
 export type StoreOp =
   | { type: 'append'; message: Message }
   | { type: 'drop'; channel: string; offset: number }
-  | { type: 'position'; channel: string; epoch: string; offset: number; term: number; termStart: number }
+  | { type: 'position'; channel: string; epoch: string; offset: number; term: number }
+  | { type: 'meta'; channel: string; promised: number; owner: string; complete: boolean }
   | { type: 'config'; channel: string; config: ChannelConfig }
   | { type: 'ban'; channel: string; user: string; until: number }
-  | { type: 'unban'; channel: string; user: string };
+  | { type: 'unban'; channel: string; user: string }
+  | { type: 'id'; channel: string; id: string; offset: number }
+  | { type: 'dropId'; channel: string; offset: number }
+  /**
+   * Removes what is stored for the channel before this write (put it before the write's other ops for the
+   * channel); with `keepMessages` the retained messages stay and everything else goes.
+   */
+  | { type: 'clear'; channel: string; keepMessages?: boolean };
 
 /** Durable storage of channel state. Implementations: level-store.ts, memory-store.ts. */
 export interface Store {
@@ -34,24 +48,35 @@ export interface Store {
   load(channel: string): Promise<ChannelRecord>;
   /** Applies `ops` atomically; durable against a process crash once the promise resolves. */
   write(ops: StoreOp[]): Promise<void>;
-  /** Replaces everything stored for `channel` with `record`, atomically (ownership handoff). */
-  replace(channel: string, record: ChannelRecord): Promise<void>;
   /** Names of every channel with stored state. */
   channels(): AsyncIterable<string>;
+  /** A node-level setting (not about one channel), or null. */
+  getMeta(key: string): Promise<string | null>;
+  /** Stores a node-level setting durably. */
+  putMeta(key: string, value: string): Promise<void>;
   /** Releases files and locks. */
   close(): Promise<void>;
 }
 
-export const emptyRecord = (): ChannelRecord => ({ config: null, bans: {}, epoch: null, offset: 0, term: 0, termStart: 0, history: [] });
+export const emptyRecord = (): ChannelRecord => ({
+  config: null, bans: {}, epoch: null, offset: 0, term: 0, promised: 0, owner: '', complete: true, history: [], ids: [],
+});
 
-/** The ops that write `record` for `channel` from nothing. */
+/** True if nothing at all is stored for the channel. */
+export const isEmptyRecord = (r: ChannelRecord): boolean =>
+  r.epoch === null && r.config === null && Object.keys(r.bans).length === 0 && r.promised === 0 && r.history.length === 0;
+
+/** The channel a store op is about. */
+export const opChannel = (op: StoreOp): string => (op.type === 'append' ? op.message.channel : op.channel);
+
+/** The ops that replace everything stored for `channel` with `record`. */
 export function recordOps(channel: string, record: ChannelRecord): StoreOp[] {
-  const ops: StoreOp[] = [];
+  const ops: StoreOp[] = [{ type: 'clear', channel }];
   if (record.config) ops.push({ type: 'config', channel, config: record.config });
   for (const [user, until] of Object.entries(record.bans)) ops.push({ type: 'ban', channel, user, until });
-  if (record.epoch !== null) {
-    ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term: record.term, termStart: record.termStart });
-  }
+  if (record.epoch !== null) ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term: record.term });
+  ops.push({ type: 'meta', channel, promised: record.promised, owner: record.owner, complete: record.complete });
   for (const message of record.history) ops.push({ type: 'append', message });
+  for (const [id, offset] of record.ids) ops.push({ type: 'id', channel, id, offset });
   return ops;
 }

@@ -14,6 +14,10 @@ export interface ClusterTestNode extends NodeHandle {
   id: string;
   /** Stops this node (leaves the cluster) and removes its data dir. */
   stop(): Promise<void>;
+  /** Makes this node vanish like a crashed process (no hand-over, no goodbye); its data dir stays for restart(). */
+  crash(): Promise<void>;
+  /** Starts a crashed node again on its data dir (same id); resolves with the new handle once every node sees it. */
+  restart(): Promise<ClusterTestNode>;
 }
 
 /** A running test cluster. */
@@ -37,6 +41,8 @@ export interface TestClusterOptions extends Partial<Options> {
   convergeTimeoutMs?: number;
 }
 
+let clusterCount = 0;
+
 /** Starts a loopback bootstrap and `n` nodes joined to it; resolves once every node lists all `n` members. */
 export async function createTestCluster(n: number, options: TestClusterOptions = {}): Promise<TestCluster> {
   const { deps, convergeTimeoutMs = 15_000, ...nodeOptions } = options;
@@ -46,17 +52,26 @@ export async function createTestCluster(n: number, options: TestClusterOptions =
   for (const b of nodeOptions.bootstrap ?? []) {
     if (!/^127\.\d+\.\d+\.\d+:\d+$/.test(b)) throw new Error(`test bootstrap ${b} is not loopback`);
   }
+  // A cluster name of its own: clusters that live side by side in one test process never see each other.
+  const clusterName = `hashpub-test-${process.pid}-${++clusterCount}`;
   const stopped = new Set<ClusterTestNode>();
   const nodes: ClusterTestNode[] = [];
-  const startOne = async (nodeDeps: NodeDeps | undefined): Promise<ClusterTestNode> => {
-    const dataDir = nodeOptions.data ?? await mkdtemp(join(tmpdir(), 'hashpub-cluster-'));
+  const startOne = async (nodeDeps: NodeDeps | undefined, reuseDir?: string): Promise<ClusterTestNode> => {
+    const dataDir = reuseDir ?? nodeOptions.data ?? await mkdtemp(join(tmpdir(), 'hashpub-cluster-'));
     const node = createNode({
       port: 0, logLevel: 'silent', apiKey: 'test-api-key', jwtSecret: 'test-jwt-secret-0123456789',
-      secret: 'test-cluster-secret', cluster: 'hashpub-test', ...nodeOptions, bootstrap: [bootstrap],
+      secret: 'test-cluster-secret', cluster: clusterName, ...nodeOptions, bootstrap: [bootstrap],
       data: dataDir,
     }, { ...nodeDeps, standalone: false });
     await node.start();
-    return wrap(node, dataDir, stopped);
+    return wrap(node, dataDir, stopped, async () => {
+      const again = await startOne(nodeDeps, dataDir);
+      const at = nodes.findIndex((t) => t.id === again.id && stopped.has(t));
+      if (at >= 0) nodes[at] = again;
+      else nodes.push(again);
+      await cluster.converged();
+      return again;
+    });
   };
   try {
     nodes.push(...await Promise.all(Array.from({ length: n }, (_, i) => startOne(deps?.(i)))));
@@ -102,17 +117,28 @@ export async function createTestCluster(n: number, options: TestClusterOptions =
   return cluster;
 }
 
-function wrap(node: HashpubNode, dataDir: string, stopped: Set<ClusterTestNode>): ClusterTestNode {
+function wrap(node: HashpubNode, dataDir: string, stopped: Set<ClusterTestNode>, restart: () => Promise<ClusterTestNode>): ClusterTestNode {
   let stopping: Promise<void> | null = null;
+  let crashed = false;
   const t: ClusterTestNode = {
     ...nodeHandle(node, dataDir),
     id: node.id,
     stop() {
       stopped.add(t);
       return (stopping ??= (async () => {
-        await node.stop();
+        if (!crashed) await node.stop();
         if (dataDir !== ':memory:') await rm(dataDir, { recursive: true, force: true });
       })());
+    },
+    async crash() {
+      if (crashed || stopping) return;
+      crashed = true;
+      stopped.add(t);
+      await (node as HashpubNode & { crash(): Promise<void> }).crash();
+    },
+    async restart() {
+      if (!crashed) throw new Error('restart() needs a crashed node');
+      return restart();
     },
   };
   return t;

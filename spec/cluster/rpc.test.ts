@@ -66,9 +66,10 @@ function makeNet(ids: string[], timeoutMs = 5000) {
     const delivered: Message[] = [];
     const rpc = new Rpc(membership, { timeoutMs });
     const base = stubOwner(id, calls) as unknown as Record<string | symbol, unknown>;
-    const handoff: Record<string | symbol, unknown> = { release: async () => null, adopt: async () => {}, holds: () => false, releasedTo: () => undefined };
-    const owner = new Proxy(handoff, { get: (t, p) => (p in t ? t[p] : base[p]) }) as never;
-    const router = new ClusterRouter(id, { owner: () => owner, push: () => stubPush(delivered), announcedLeaving: () => {} });
+    const owner = base as never;
+    const router = new ClusterRouter(id, {
+      owner: () => owner, push: () => stubPush(delivered), replication: async () => null, clusterMessage: () => {},
+    });
     router.attach(membership, rpc);
     return { id, membership, rpc, router, calls, delivered };
   });

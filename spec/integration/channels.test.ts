@@ -10,7 +10,7 @@ describe('runtime channel rules', () => {
   test('GET config gives the defaults; PUT merges and validates', async () => {
     const d = await t.api('GET', '/v1/channels/cfg-a/config');
     assert.deepEqual(d.body, { private: false, maxSubscribers: 0, clientPublish: false,
-      history: { size: 100, ttlSeconds: 300 }, presence: true, deliverHook: false });
+      history: { size: 100, ttlSeconds: 300 }, presence: true, presenceEvents: false, deliverHook: false });
     const p = await t.api('PUT', '/v1/channels/cfg-a/config', { clientPublish: true, history: { size: 5 } });
     assert.equal(p.status, 200);
     assert.equal(p.body.clientPublish, true);
@@ -56,20 +56,76 @@ describe('runtime channel rules', () => {
     client.close();
   });
 
-  test('presence lists users and join/leave frames reach subscribers', async () => {
+  test('presence: members by default, no join/leave frames unless presenceEvents is on', async () => {
     const { client: a } = await TestClient.connect(t.url, { token: await t.token('pa') });
     await a.subscribe('lobby');
     const { client: b } = await TestClient.connect(t.url, { token: await t.token('pb') });
     await b.subscribe('lobby');
-    assert.equal((await a.next((f) => f.type === 'presence')).join, 'pb');
     const p = await t.api('GET', '/v1/channels/lobby/presence');
-    assert.equal(p.body.count, 2);
-    assert.deepEqual([...p.body.users].sort(), ['pa', 'pb']);
+    assert.deepEqual(p.body, { channel: 'lobby', count: 2, members: 2, users: ['pa', 'pb'], cursor: null });
     await b.request({ type: 'unsubscribe', channel: 'lobby' });
-    assert.equal((await a.next((f) => f.type === 'presence')).leave, 'pb');
+    assert.deepEqual((await t.api('GET', '/v1/channels/lobby/presence')).body.users, ['pa']);
+    a.send({ type: 'ping' });
+    await a.next((f) => f.type === 'pong');
+    assert.deepEqual(a.frames.filter((f) => f.type === 'presence'), [], 'events are opt-in');
     await t.api('PUT', '/v1/channels/lobby/config', { presence: false });
     assert.equal((await t.api('GET', '/v1/channels/lobby/presence')).status, 403);
     a.close(); b.close();
+  });
+
+  test('presence events: a snapshot on subscribe, then batched diffs; a user with two connections is one member', async () => {
+    await t.api('PUT', '/v1/channels/events/config', { presenceEvents: true });
+    const { client: a } = await TestClient.connect(t.url, { token: await t.token('ea') });
+    await a.subscribe('events');
+    const first = await a.next((f) => f.type === 'presence');
+    assert.deepEqual(first.members ?? first.joins, ['ea'], 'the first frame holds the subscriber itself');
+    const others = await Promise.all(['eb', 'ec', 'eb'].map(async (u) => (await TestClient.connect(t.url, { token: await t.token(u) })).client));
+    for (const c of others) await c.subscribe('events');
+    const diff = await a.next((f) => f.type === 'presence' && Array.isArray(f.joins) && (f.joins as string[]).includes('ec'));
+    assert.deepEqual([...(diff.joins as string[])].sort(), ['eb', 'ec'], 'joins of one interval arrive as one diff, each user once');
+    assert.equal(diff.count, 3);
+    // A late subscriber gets the list as it was (a snapshot), then the diffs: together, the whole list.
+    const list = (c: TestClient) => {
+      const m = new Set<string>();
+      for (const f of c.frames.filter((x) => x.type === 'presence')) {
+        if (Array.isArray(f.members)) { m.clear(); for (const u of f.members as string[]) m.add(u); }
+        for (const u of (f.joins as string[] | undefined) ?? []) m.add(u);
+        for (const u of (f.leaves as string[] | undefined) ?? []) m.delete(u);
+      }
+      return [...m].sort();
+    };
+    await others[1]!.next((f) => f.type === 'presence' && list(others[1]!).length === 3);
+    assert.deepEqual(list(others[1]!), ['ea', 'eb', 'ec'], 'a late subscriber gets the whole list');
+    // eb has two connections: closing one is no leave; closing the other is.
+    await others[0]!.request({ type: 'unsubscribe', channel: 'events' });
+    await others[1]!.request({ type: 'unsubscribe', channel: 'events' });
+    const left = await a.next((f) => f.type === 'presence' && Array.isArray(f.leaves) && (f.leaves as string[]).length > 0);
+    assert.deepEqual(left.leaves, ['ec']);
+    await others[2]!.request({ type: 'unsubscribe', channel: 'events' });
+    assert.deepEqual((await a.next((f) => f.type === 'presence' && Array.isArray(f.leaves) && (f.leaves as string[]).length > 0)).leaves, ['eb']);
+    a.close();
+    for (const c of others) c.close();
+  });
+
+  test('presence pages: sorted names with a cursor; "count" mode keeps counts only', async () => {
+    const users = ['u5', 'u1', 'u4', 'u2', 'u3'];
+    const clients = await Promise.all(users.map(async (u) => (await TestClient.connect(t.url, { token: await t.token(u) })).client));
+    for (const c of clients) await c.subscribe('paged');
+    const one = await t.api('GET', '/v1/channels/paged/presence?limit=2');
+    assert.deepEqual([one.body.users, one.body.cursor, one.body.members], [['u1', 'u2'], 'u2', 5]);
+    const two = await t.api('GET', `/v1/channels/paged/presence?limit=2&cursor=${one.body.cursor}`);
+    assert.deepEqual([two.body.users, two.body.cursor], [['u3', 'u4'], 'u4']);
+    const three = await t.api('GET', `/v1/channels/paged/presence?limit=2&cursor=${two.body.cursor}`);
+    assert.deepEqual([three.body.users, three.body.cursor], [['u5'], null]);
+    assert.equal((await t.api('GET', '/v1/channels/paged/presence?limit=0')).status, 400);
+    assert.equal((await t.api('GET', '/v1/channels/paged/presence?limit=5000')).status, 400);
+    await t.api('PUT', '/v1/channels/paged/config', { presence: 'count' });
+    const counted = await t.api('GET', '/v1/channels/paged/presence');
+    assert.equal(counted.body.members, 5);
+    assert.equal(counted.body.users, undefined, 'no names in count mode');
+    assert.equal(Object.values(counted.body.nodes as Record<string, number>).reduce((x, y) => x + y, 0), 5, 'per-node counts');
+    assert.equal((await t.api('PUT', '/v1/channels/paged/config', { presence: 'names' })).status, 400);
+    for (const c of clients) c.close();
   });
 
   test('kick with ban: kicked frame, no messages after, resubscribe and new connections and resumes are refused', async () => {

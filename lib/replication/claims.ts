@@ -1,0 +1,136 @@
+// Taking a channel over: claim a term from the nodes that may hold the channel (fencing the previous owner and
+// replica), pick the copy to continue from (terms.ts chooseSurvivor), pull it when it is on another node, and
+// store the channel under the new term. Also the re-claim an owner makes before it relies on a new replica.
+import type { Logger } from 'pino';
+import { HashpubError } from '../errors.js';
+import { newEpoch } from '../protocol/epoch.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import { emptyRecord, recordOps, type ChannelRecord, type Store, type StoreOp } from '../store/store.js';
+import { chunkOps, type SyncChunk } from './chunks.js';
+import type { ClaimReply } from './follower.js';
+import type { NodeLink } from './replication.js';
+import { chooseSurvivor, summarize, type ClaimAnswer, type CopySummary } from './terms.js';
+
+export interface ClaimsDeps {
+  link: NodeLink;
+  store: Store;
+  commit: GroupCommit;
+  log: Logger;
+  /** The nodes to claim from: the ones that may hold the channel or become its owner next (not this node). */
+  candidates(channel: string): string[];
+  /** A claim that cannot reach every candidate still counts (--min-copies 1: availability over safety). */
+  tolerant(): boolean;
+  /** Longest time a claim keeps retrying (views converging, outbid by another claimer). */
+  timeoutMs: number;
+}
+
+/** The outcome of a take-over. */
+export interface Acquired {
+  record: ChannelRecord;
+  /** What the candidates held before the claim (the replica's entry spares the catch-up a probe). */
+  copies: Map<string, CopySummary>;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/** Claims and take-overs of channels by this node. */
+export class Claims {
+  constructor(private readonly deps: ClaimsDeps) {}
+
+  /** Takes `channel` over (see the file comment); the record is stored under the new term before it returns. */
+  async acquire(channel: string): Promise<Acquired> {
+    const { store, link, log } = this.deps;
+    const own = await store.load(channel);
+    const { term, answers } = await this.claim(channel, Math.max(own.promised, own.term) + 1, own);
+    const all: ClaimAnswer[] = [{ node: link.self, copy: summarize(own) }, ...answers];
+    const survivor = chooseSurvivor(all, link.self);
+    let record: ChannelRecord;
+    let ops: StoreOp[];
+    if (survivor.source === link.self) {
+      record = own;
+      ops = [];
+    } else if (survivor.source !== null) {
+      record = await this.pull(survivor.source, channel, term);
+      ops = [];
+    } else {
+      const settings = survivor.settingsFrom === null ? null
+        : survivor.settingsFrom === link.self ? own : (await this.pullChunk(survivor.settingsFrom, channel, 0, true)).chunk;
+      if (survivor.newEpoch && all.some((a) => a.copy.epoch !== null)) {
+        log.warn({ channel, copies: all.map((a) => ({ node: a.node.slice(0, 8), ...a.copy })) },
+          'no complete copy of the newest term is reachable: starting a new epoch (resuming clients are told)');
+      }
+      record = { ...emptyRecord(), config: settings?.config ?? null, bans: settings?.bans ?? {} };
+      ops = recordOps(channel, record);
+    }
+    record.epoch ??= newEpoch();
+    Object.assign(record, { term, promised: term, owner: link.self, complete: true });
+    ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term },
+      { type: 'meta', channel, promised: term, owner: link.self, complete: true });
+    await this.deps.commit.write(ops);
+    return { record, copies: new Map(answers.map((a) => [a.node, a.copy])) };
+  }
+
+  /** Raises the term of a channel this node owns above every promise of its candidates; returns the new term. */
+  async reclaim(channel: string, current: number, record: { epoch: string | null; offset: number }): Promise<number> {
+    const { term } = await this.claim(channel, current + 1, { complete: true });
+    const ops: StoreOp[] = [{ type: 'meta', channel, promised: term, owner: this.deps.link.self, complete: true }];
+    if (record.epoch !== null) ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term });
+    await this.deps.commit.write(ops);
+    return term;
+  }
+
+  /**
+   * Claims term `proposed` (or the first one above every refusal) from the candidates. The promise is stored here
+   * first, so a concurrent lower claim is refused by this node too.
+   */
+  private async claim(channel: string, proposed: number, own: Pick<ChannelRecord, 'complete'>): Promise<{ term: number; answers: ClaimAnswer[] }> {
+    const { link, log } = this.deps;
+    const deadline = Date.now() + this.deps.timeoutMs;
+    // The first answer of each candidate is kept: it shows the copy as it was before any of our claims.
+    const answers = new Map<string, CopySummary>();
+    let wait = 50;
+    for (;;) {
+      await this.deps.commit.write([{ type: 'meta', channel, promised: proposed, owner: link.self, complete: own.complete }]);
+      const candidates = this.deps.candidates(channel);
+      const results = await Promise.allSettled(candidates.map((n) => link.request<ClaimReply>(n, 'repl.claim', { c: channel, t: proposed })));
+      const missing: string[] = [];
+      let above = 0;
+      results.forEach((r, i) => {
+        const node = candidates[i]!;
+        if (r.status === 'rejected') missing.push(node);
+        else if (r.value.ok) { if (!answers.has(node)) answers.set(node, r.value.copy); }
+        else if (r.value.refusal === 'stale_term') above = Math.max(above, r.value.copy.promised);
+        else missing.push(node); // not_owner: its view has not caught up with ours yet
+      });
+      if (above >= proposed) {
+        proposed = above + 1;
+        continue;
+      }
+      const stillThere = missing.filter((n) => link.members().includes(n));
+      if (stillThere.length === 0 || this.deps.tolerant()) {
+        return { term: proposed, answers: [...answers].filter(([n]) => candidates.includes(n)).map(([node, copy]) => ({ node, copy })) };
+      }
+      if (Date.now() > deadline) {
+        throw new HashpubError('unavailable', 'the nodes that hold this channel did not confirm the take-over yet; retry', { retryAfter: 1 });
+      }
+      log.debug({ channel, waitingFor: stillThere.map((n) => n.slice(0, 8)) }, 'claim not confirmed by every candidate yet; retrying');
+      await sleep(wait);
+      wait = Math.min(wait * 2, 400);
+    }
+  }
+
+  /** Copies the channel from `source` into the local store, chunk by chunk, under term `term`; returns it. */
+  private async pull(source: string, channel: string, term: number): Promise<ChannelRecord> {
+    for (let i = 0; ; i++) {
+      const { chunk, more } = await this.pullChunk(source, channel, i, false);
+      if (chunk.done) chunk.done.term = term;
+      await this.deps.commit.write(chunkOps(channel, chunk, { promised: term, owner: this.deps.link.self }));
+      if (!more) break;
+    }
+    return this.deps.store.load(channel);
+  }
+
+  private pullChunk(source: string, channel: string, index: number, settingsOnly: boolean): Promise<{ chunk: SyncChunk; more: boolean }> {
+    return this.deps.link.request(source, 'repl.pull', { c: channel, i: index, s: settingsOnly });
+  }
+}
