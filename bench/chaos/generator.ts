@@ -4,8 +4,7 @@
  * SAME id, on a random node each time, for a bounded time; every attempt, acknowledgement and give-up goes into
  * the history. It only generates and records: judging is the checker's job.
  */
-import type { ChaosNode, ClusterControl } from './cluster.js';
-import { reachable } from './cluster.js';
+import { reachable, type ChaosNode, type ClusterControl } from './cluster.js';
 import type { Ack, History } from './history.js';
 import { call, describe } from './http.js';
 import type { Rng } from './rng.js';

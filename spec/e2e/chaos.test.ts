@@ -6,17 +6,17 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { summaryTable } from '../../bench/chaos/report.js';
-import { defaultSettings, runChaos } from '../../bench/chaos/scenario.js';
+import { defaultSettings, runChaos, type ChaosSettings } from '../../bench/chaos/scenario.js';
 import { killChildren, track } from '../../bench/support/proc.js';
 
 after(() => killChildren());
 
 test('chaos: 3 kills and a pause under load lose nothing acknowledged and leave no silent gap', { timeout: 150_000 }, async (t) => {
-  const settings = {
-    ...defaultSettings(), nodes: 3, rounds: 4, faults: ['kill', 'kill', 'kill', 'pause'] as const, publishers: 4, subscribers: 2,
-    channels: 12, rate: 25, downMs: [1000, 1500] as [number, number], pauseMs: [4000, 4500] as [number, number], settleMs: 500, warmupMs: 500,
+  const settings: ChaosSettings = {
+    ...defaultSettings(), nodes: 3, rounds: 4, faults: ['kill', 'kill', 'kill', 'pause'], publishers: 4, subscribers: 2,
+    channels: 12, rate: 25, downMs: [1000, 1500], pauseMs: [4000, 4500], settleMs: 500, warmupMs: 500,
   };
-  const r = await runChaos({ ...settings, faults: [...settings.faults] }, { log: (m) => t.diagnostic(m), track });
+  const r = await runChaos(settings, { log: (m) => t.diagnostic(m), track });
   const a = r.audit;
   const table = summaryTable(a, settings.channels, r.history);
   for (const line of table.split('\n')) t.diagnostic(line);
