@@ -95,7 +95,7 @@ async function runOne(users: number, events: 'off' | 'on') {
     const result = {
       users, events, legacy: LEGACY, nodes, subscribed, failed: sum((r) => r.failed), errors: reports.flatMap((r) => r.errors).slice(0, 10),
       allSubscribedMs: maxOf((r) => r.lastSubscribedMs), presenceFrames: sum((r) => r.presenceFrames), presenceBytes: sum((r) => r.presenceBytes),
-      completeLists: sum((r) => r.complete), allCompleteMs: events === 'on' || LEGACY ? maxOf((r) => r.lastCompleteMs) : null,
+      completeLists: sum((r) => r.complete), sampledListsWrong: sum((r) => r.sampledWrong), allCompleteMs: events === 'on' || LEGACY ? maxOf((r) => r.lastCompleteMs) : null,
       serverCpuMs: round((cpu1.user + cpu1.system - cpu0.user - cpu0.system) / 1000, 0), rssMB: round(cpu1.rss / 1048576, 1),
     };
     log(`  all ${subscribed} subscribed in ${round((result.allSubscribedMs ?? 0) / 1000, 2)} s; ${result.presenceFrames} presence frames ` +

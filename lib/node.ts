@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import DHT from 'hyperdht';
 import { TokenVerifier } from './auth/tokens.js';
+import { nodeAddresses, type NodeAddresses } from './cluster/addresses.js';
 import { Cluster } from './cluster/cluster.js';
 import type { EdgeContext } from './context.js';
 import { HookRunner, openHooks } from './hooks/hook-runner.js';
@@ -70,6 +72,9 @@ class Node implements HashpubNode {
 
   async start(): Promise<void> {
     const o = this.options;
+    const clustered = !this.deps.standalone;
+    // Decided before anything binds: a bad --host/--public-url/--dht-host combination fails at once.
+    const addresses: NodeAddresses = nodeAddresses(o, networkInterfaces(), clustered);
     const memory = o.data === ':memory:';
     const dataDir = memory ? null : resolve(o.data);
     if (dataDir) await mkdir(dataDir, { recursive: true });
@@ -79,10 +84,10 @@ class Node implements HashpubNode {
     this.apiKey = secrets.apiKey;
     this.jwtSecret = secrets.jwtSecret;
     this.generated = generated.filter((g): g is 'apiKey' | 'jwtSecret' | 'secret' => g !== 'nodeSeed');
-    const clustered = !this.deps.standalone;
-    // An in-memory node on a fixed port keeps its id across restarts (so it is the same member of the quorum).
+    // An in-memory node on a fixed port keeps its id across restarts (so it is the same member of the quorum);
+    // its advertised URL tells it apart from the other nodes (every one may bind 0.0.0.0:8080).
     const seed = memory && o.port !== 0
-      ? createHash('sha256').update(`hashpub/memory-node/v1\0${secrets.secret}\0${o.cluster}\0${o.host}\0${o.port}`).digest()
+      ? createHash('sha256').update(`hashpub/memory-node/v1\0${secrets.secret}\0${o.cluster}\0${addresses.urlFor(o.port)}`).digest()
       : Buffer.from(secrets.nodeSeed, 'hex').subarray(0, 32);
     const keyPair = clustered ? DHT.keyPair(seed) : null;
     this.id = keyPair ? keyPair.publicKey.toString('hex')
@@ -136,7 +141,9 @@ class Node implements HashpubNode {
     this.push.start();
     this.edge = new HttpEdge(ctx);
     try {
-      this.url = await this.edge.listen(o.host, o.port);
+      const bound = await this.edge.listen(o.host, o.port);
+      const port = Number(new URL(bound).port);
+      this.url = addresses.urlFor(port);
     } catch (err) {
       await this.stop();
       const e = err as NodeJS.ErrnoException;
@@ -146,7 +153,7 @@ class Node implements HashpubNode {
     if (cluster) {
       try {
         await cluster.join({ bootstrap: o.bootstrap, cluster: o.cluster, secret: secrets.secret, url: this.url, keyPair: keyPair!,
-          failureTimeoutMs: o.failureTimeoutMs });
+          failureTimeoutMs: o.failureTimeoutMs, dhtHost: addresses.dhtHost!, dhtPort: o.dhtPort });
         this.bootstrap = cluster.bootstrap;
       } catch (err) {
         await this.stop();

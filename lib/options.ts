@@ -1,3 +1,5 @@
+import net from 'node:net';
+import { checkPublicUrl, isUnspecified } from './cluster/addresses.js';
 import { OptionsError } from './errors.js';
 
 /** How a failed or timed-out hook is treated. */
@@ -8,10 +10,20 @@ export type HookFailurePolicy = 'deny' | 'allow';
  * (bin/hashpub.ts maps them); `parseOptions()` validates.
  */
 export interface Options {
-  /** Interface the HTTP port binds to. @default "127.0.0.1" */
+  /** Address the HTTP port binds to; "0.0.0.0" or "::" = every address (then see publicUrl). @default "127.0.0.1" */
   host: string;
   /** HTTP port for clients and the REST API; 0 = any free port. @default 8080 */
   port: number;
+  /**
+   * Base URL advertised to peers and clients (`GET /v1/cluster`), e.g. "http://10.0.0.2:8080". null = derived:
+   * host:port when host is one address; with 0.0.0.0/:: the DHT host or the machine's only external address
+   * (startup fails naming this option when there are several). Never 0.0.0.0. @default null
+   */
+  publicUrl: string | null;
+  /** IPv4 address the DHT/UDX socket (cluster traffic, UDP) binds; null = follows host (:: -> 0.0.0.0). @default null */
+  dhtHost: string | null;
+  /** UDP port of the DHT/UDX socket; 0 = any free port (give a fixed one for firewalls). @default 0 */
+  dhtPort: number;
   /** Data directory (LevelDB, generated secrets); ":memory:" keeps state in memory only. @default "./.hashpub" */
   data: string;
   /** DHT bootstrap nodes, "HOST:PORT" on loopback or operator-given hosts; empty = run one in-process. @default [] */
@@ -82,6 +94,9 @@ export function defaultOptions(): Options {
   return {
     host: '127.0.0.1',
     port: 8080,
+    publicUrl: null,
+    dhtHost: null,
+    dhtPort: 0,
     data: './.hashpub',
     bootstrap: [],
     cluster: 'hashpub',
@@ -135,10 +150,21 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
   }
   const o = out as unknown as Options;
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new OptionsError('port', 'must be 0-65535');
+  if (!Number.isInteger(o.dhtPort) || o.dhtPort < 0 || o.dhtPort > 65535) throw new OptionsError('dhtPort', 'must be 0-65535');
+  if (o.host.trim() === '') throw new OptionsError('host', 'must be an address such as 127.0.0.1, 10.0.0.2 or 0.0.0.0');
+  if (o.dhtHost !== null && !net.isIPv4(o.dhtHost)) {
+    throw new OptionsError('dhtHost', `must be an IPv4 address (0.0.0.0 = every address), got ${JSON.stringify(o.dhtHost)}`);
+  }
+  if (o.publicUrl !== null) {
+    try { o.publicUrl = checkPublicUrl(o.publicUrl); } catch (err) { throw new OptionsError('publicUrl', (err as Error).message); }
+  }
   if (!LOG_LEVELS.includes(o.logLevel)) throw new OptionsError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`);
   if (o.hookFailure !== 'deny' && o.hookFailure !== 'allow') throw new OptionsError('hookFailure', 'must be deny or allow');
   for (const b of o.bootstrap) {
     if (!/^[^:\s]+:\d{1,5}$/.test(b)) throw new OptionsError('bootstrap', `"${b}" is not HOST:PORT`);
+    if (isUnspecified(b.slice(0, b.lastIndexOf(':')))) {
+      throw new OptionsError('bootstrap', `"${b}": 0.0.0.0 is not an address to dial; give the bootstrap's own address`);
+    }
   }
   for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
     'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs', 'presenceIntervalMs'] as const) {

@@ -2,8 +2,10 @@
  * Bench load-client child for bench/presence.ts: connects its share of users (one WebSocket each, its own signed
  * token), subscribes each to one channel with a bounded number of attempts in flight, and per user records when
  * the subscription was answered, how many presence frames arrived, and when the user's member list became
- * complete (every user of the run present), building the list from whatever presence frames the server sends:
- * per-change frames ({join}/{leave}), batched diffs ({joins, leaves}) and snapshots ({members}).
+ * complete (every user of the run present), from whatever presence frames the server sends: per-change frames
+ * ({join}/{leave}), batched diffs ({joins, leaves}) and snapshots ({members}). One user in SAMPLE keeps the real
+ * set of names and checks it; the others keep only the size the frames imply (a set of 20,000 names for each
+ * of 20,000 users would not fit in a load client), reading the frame's `count` without parsing the names.
  * Reports to the parent over IPC.
  */
 import WebSocket from 'ws';
@@ -29,9 +31,16 @@ export interface PresenceClientReport {
   complete: number;
   /** ms after t0 when the last of this process's users had a complete member list. */
   lastCompleteMs: number | null;
+  /** Sampled users whose list reached the right size with the wrong names. */
+  sampledWrong: number;
 }
 
-interface User { ws: WebSocket; members: Set<string>; complete: boolean }
+interface User { ws: WebSocket; members: Set<string> | null; size: number; complete: boolean }
+
+/** Every SAMPLE-th user keeps and checks the full set of names. */
+const SAMPLE = 100;
+const COUNT = Buffer.from('"count":');
+let sampledWrong = 0;
 
 const users: User[] = [];
 let subscribed = 0;
@@ -45,23 +54,33 @@ let total = 0;
 let t0 = 0;
 const errors = new Map<string, number>();
 
-function onPresence(u: User, m: { join?: string; leave?: string; joins?: string[]; leaves?: string[]; members?: string[] }): void {
-  if (m.members) u.members = new Set(m.members);
-  if (m.join) u.members.add(m.join);
-  if (m.leave) u.members.delete(m.leave);
-  for (const j of m.joins ?? []) u.members.add(j);
-  for (const l of m.leaves ?? []) u.members.delete(l);
-  if (!u.complete && u.members.size >= total) {
+function onPresence(u: User, data: Buffer): void {
+  if (u.members) {
+    const m = JSON.parse(data.toString('utf8')) as { join?: string; leave?: string; joins?: string[]; leaves?: string[]; members?: string[] };
+    if (m.members) u.members = new Set(m.members);
+    if (m.join) u.members.add(m.join);
+    if (m.leave) u.members.delete(m.leave);
+    for (const j of m.joins ?? []) u.members.add(j);
+    for (const l of m.leaves ?? []) u.members.delete(l);
+    u.size = u.members.size;
+  } else {
+    const at = data.lastIndexOf(COUNT);
+    if (at >= 0) u.size = parseInt(data.subarray(at + COUNT.length, at + COUNT.length + 12).toString(), 10);
+    else if (data.includes('"join"')) u.size++;
+    else if (data.includes('"leave"')) u.size--;
+  }
+  if (!u.complete && u.size >= total) {
+    if (u.members && u.members.size !== total) sampledWrong++;
     u.complete = true;
     complete++;
     lastComplete = nowMs() - t0;
   }
 }
 
-function join(url: string, channel: string, token: string, timeoutMs: number): Promise<void> {
+function join(url: string, channel: string, token: string, timeoutMs: number, sample: boolean): Promise<void> {
   return new Promise((resolve) => {
     const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/ws`, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
-    const u: User = { ws, members: new Set(), complete: false };
+    const u: User = { ws, members: sample ? new Set() : null, size: 0, complete: false };
     let settled = false;
     const timer = setTimeout(() => fail('timed out'), timeoutMs);
     const fail = (why: string) => {
@@ -77,12 +96,14 @@ function join(url: string, channel: string, token: string, timeoutMs: number): P
     ws.on('close', () => fail('closed'));
     ws.on('open', () => ws.send(JSON.stringify({ type: 'connect', token })));
     ws.on('message', (data: Buffer) => {
-      const m = JSON.parse(data.toString('utf8'));
-      if (m.type === 'presence') {
+      if (data.includes('"type":"presence"')) {
         presenceFrames++;
         presenceBytes += data.length;
-        onPresence(u, m);
-      } else if (m.type === 'connected') {
+        onPresence(u, data);
+        return;
+      }
+      const m = JSON.parse(data.toString('utf8'));
+      if (m.type === 'connected') {
         ws.send(JSON.stringify({ type: 'subscribe', id: 1, channel }));
       } else if (m.type === 'subscribed' && !settled) {
         settled = true;
@@ -108,14 +129,14 @@ process.on('message', async (raw) => {
     await Promise.all(Array.from({ length: req.inFlight }, async () => {
       while (next < tokens.length && Date.now() < deadline) {
         const i = next++;
-        await join(req.url, req.channel, tokens[i]!, Math.max(1000, deadline - Date.now()));
+        await join(req.url, req.channel, tokens[i]!, Math.max(1000, deadline - Date.now()), i % SAMPLE === 0);
       }
     }));
     process.send!({ ev: 'joined' });
   } else if (req.cmd === 'report') {
     const r: PresenceClientReport = {
       ev: 'report', subscribed, failed, errors: [...errors].map(([e, n]) => `${n}x ${e}`), lastSubscribedMs: lastSubscribed,
-      presenceFrames, presenceBytes, complete, lastCompleteMs: lastComplete,
+      presenceFrames, presenceBytes, complete, lastCompleteMs: lastComplete, sampledWrong,
     };
     process.send!(r);
   } else if (req.cmd === 'close') {

@@ -7,8 +7,11 @@ import { runToken } from './token.js';
 
 /** Help line and placeholder of every Options field; a Record so the flag list follows lib/options.ts. */
 const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
-  host: ['HOST', 'interface the HTTP port binds to'],
+  host: ['HOST', 'address the HTTP port binds to (0.0.0.0 or :: = every address); the DHT socket follows it'],
   port: ['PORT', 'HTTP port for clients and the REST API (0 = any free port)'],
+  publicUrl: ['URL', 'URL advertised to peers and clients (derived from --host when it is one address; never 0.0.0.0)'],
+  dhtHost: ['HOST', 'IPv4 address of the DHT/UDX socket, cluster traffic over UDP (default: follows --host)'],
+  dhtPort: ['PORT', 'UDP port of the DHT/UDX socket (0 = any free port; fix it for firewalls)'],
   data: ['DIR', 'data directory (LevelDB, generated secrets); ":memory:" keeps nothing'],
   bootstrap: ['HOST:PORT[,...]', 'DHT bootstrap nodes to join; none = run one in-process'],
   cluster: ['NAME', 'cluster name: nodes with the same name and secret form one cluster'],
@@ -81,8 +84,14 @@ export const COMMANDS: CommandSpec[] = [
     name: 'bootstrap', summary: 'run a DHT bootstrap node only (for nodes started with --bootstrap)',
     positionals: [],
     flags: [
-      flag('host', 'HOST', 'interface to bind', { default: '127.0.0.1' }),
+      flag('host', 'HOST', 'IPv4 address to bind (0.0.0.0 = every address)', { default: '127.0.0.1' }),
       flag('port', 'PORT', 'UDP port (0 = any free port)', { default: '49737' }),
+      flag('public-host', 'HOST', 'IPv4 address nodes dial, with --host 0.0.0.0 (default: the machine\'s only external address)'),
+    ],
+    notes: [
+      'A bootstrap is known by one address (its DHT identity is derived from it): nodes pass that HOST:PORT as',
+      '--bootstrap. Bound to 0.0.0.0 it advertises --public-host, else the machine\'s only non-loopback IPv4',
+      'address (startup fails when there are several). Open UDP PORT to every node.',
     ],
     run: runBootstrap,
   },

@@ -1,3 +1,4 @@
+import { isLoopback } from '../cluster/addresses.js';
 import { OptionsError } from '../errors.js';
 import type { HashpubNode } from '../node-api.js';
 import type { Options } from '../options.js';
@@ -41,9 +42,12 @@ function banner(node: HashpubNode, o: Options): string {
   if (node.bootstrap !== null) {
     const secret = o.secret ?? (generated('secret') && o.data !== ':memory:' ? readSecrets(o.data).secret : undefined);
     const port = o.port === 0 ? 0 : o.port + 1;
+    // A bootstrap on a network address is joined from other machines; one on loopback from this one.
+    const local = node.bootstrap.split(',').every((b) => isLoopback(b.slice(0, b.lastIndexOf(':'))));
+    const where = local ? `--port ${port} --data ./.hashpub-2` : '--host <that machine\'s address>';
     lines.push(
       `  bootstrap    ${node.bootstrap}`,
-      `  join it:     hashpub start --port ${port} --data ./.hashpub-2 --bootstrap ${node.bootstrap} --secret ${secret ?? `<cluster secret from ${secretsPath(o.data)}>`}`,
+      `  join it:     hashpub start ${where} --bootstrap ${node.bootstrap} --secret ${secret ?? `<cluster secret from ${secretsPath(o.data)}>`}`,
     );
   }
   lines.push(
@@ -69,7 +73,12 @@ function errorCodes(err: unknown, depth = 0): string[] {
 }
 
 function asStartError(err: unknown, o: Options): Error {
-  if (err instanceof OptionsError) return new UsageError(`bad value for --${kebab(err.field)}: ${err.message}`);
+  if (err instanceof OptionsError) {
+    const why = err.message.startsWith(`${err.field}: `) ? err.message.slice(err.field.length + 2) : err.message;
+    // An option left unset whose derived value does not work (e.g. --public-url with --host 0.0.0.0): say what is needed.
+    const unset = (o as unknown as Record<string, unknown>)[err.field] === null;
+    return new UsageError(unset ? `cannot start: ${why}` : `bad value for --${kebab(err.field)}: ${why}`);
+  }
   const codes = errorCodes(err);
   const msg = err instanceof Error ? err.message : String(err);
   if (codes.includes('EADDRINUSE')) {
@@ -90,21 +99,26 @@ function asStartError(err: unknown, o: Options): Error {
 /** `hashpub bootstrap`: runs a DHT bootstrap node until a signal. */
 export async function runBootstrap(args: ParsedArgs): Promise<void> {
   const host = typeof args.values.host === 'string' ? args.values.host : '127.0.0.1';
+  const publicHost = typeof args.values['public-host'] === 'string' ? args.values['public-host'] : null;
   const portFlag = args.values.port;
   const port = portFlag === '0' ? 0 : positiveInt('port', portFlag, 49737);
   if (port > 65535) throw new UsageError(`bad value for --port: must be 0-65535, got ${port}`);
   const { startBootstrap } = await import('../cluster/bootstrap.js');
   let boot: Awaited<ReturnType<typeof startBootstrap>>;
   try {
-    boot = await startBootstrap(host, port);
+    boot = await startBootstrap(host, port, { publicHost });
   } catch (err) {
-    if (err instanceof OptionsError) throw new UsageError(`bad value for --${err.field.replace('bootstrap.', '')}: ${err.message.replace(/^\S+: /, '')}`);
+    if (err instanceof OptionsError) throw new UsageError(`bad value for --${kebab(err.field.replace('bootstrap.', ''))}: ${err.message.replace(/^\S+: /, '')}`);
     if (errorCodes(err).includes('EADDRINUSE')) {
       throw new CliError(`port ${port} on ${host} is already in use: pick another with --port (or --port 0)`);
+    }
+    if (errorCodes(err).includes('EADDRNOTAVAIL')) {
+      throw new CliError(`cannot listen on ${host}: no such local address; pass another --host (e.g. 127.0.0.1)`);
     }
     throw new CliError(`could not start the bootstrap node: ${(err as Error)?.message ?? String(err)}`);
   }
   stopOnSignals('bootstrap node', () => boot.close());
   const addr = `${boot.host}:${boot.port}`;
-  process.stdout.write(`bootstrap listening on ${addr}\n  nodes join with: hashpub start --bootstrap ${addr}\n`);
+  const bound = boot.bindHost !== boot.host ? ` (bound to ${boot.bindHost}:${boot.port})` : '';
+  process.stdout.write(`bootstrap listening on ${addr}${bound}\n  nodes join with: hashpub start --bootstrap ${addr}\n`);
 }

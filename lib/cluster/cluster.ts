@@ -1,12 +1,15 @@
+import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import type DHT from 'hyperdht';
+import { OptionsError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ChannelOwner } from '../owner/channel-owner.js';
 import { ClusterReplication } from '../replication/cluster-replication.js';
 import type { PushService } from '../session/push-service.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import type { Store } from '../store/store.js';
-import { startBootstrap } from './bootstrap.js';
+import { bootstrapAddress } from './addresses.js';
+import { startBootstrap, udpBindError } from './bootstrap.js';
 import { HyperswarmMembership } from './hyperswarm-membership.js';
 import { ClusterRouter } from './remote.js';
 import { ownerOf, replicasOf } from './router.js';
@@ -25,12 +28,16 @@ export interface ClusterDeps {
 }
 
 export interface JoinOptions {
-  /** "HOST:PORT" bootstrap nodes; empty = start one in-process on loopback. */
+  /** "HOST:PORT" bootstrap nodes; empty = start one in-process on dhtHost. */
   bootstrap: string[];
   cluster: string;
   secret: string;
   /** This node's HTTP URL, advertised to peers. */
   url: string;
+  /** IPv4 address the DHT socket (and an in-process bootstrap) binds; 0.0.0.0 = every address. */
+  dhtHost: string;
+  /** UDP port of the DHT socket; 0 = any. */
+  dhtPort: number;
   keyPair: DHT.KeyPair;
   /** A silent peer is taken for dead after this long. */
   failureTimeoutMs: number;
@@ -102,16 +109,24 @@ export class Cluster {
 
   async join(o: JoinOptions): Promise<void> {
     const { log, metrics, self } = this.deps;
+    const bindError = await udpBindError(o.dhtHost, o.dhtPort);
+    if (bindError?.code === 'EADDRINUSE') {
+      throw new OptionsError('dhtPort', `UDP port ${o.dhtPort} on ${o.dhtHost} is in use: pick another --dht-port (0 = any free port)`);
+    }
+    if (bindError) {
+      throw new OptionsError('dhtHost', `cannot bind the DHT socket on ${o.dhtHost} (${bindError.code ?? bindError.message}): ` +
+        'pass --dht-host (or --host) with an address of this machine');
+    }
     await this.replication.start();
     let list = o.bootstrap;
     if (list.length === 0) {
-      const b = await startBootstrap('127.0.0.1', 0);
+      const b = await startBootstrap(o.dhtHost, 0, { publicHost: bootstrapAddress(o.dhtHost, o.url, networkInterfaces()) });
       this.closeBootstrap = () => b.close();
       list = [`${b.host}:${b.port}`];
     }
     this.bootstrap = list.join(',');
     const membership = new HyperswarmMembership({ bootstrap: list.map(hostPort), cluster: o.cluster, secret: o.secret,
-      url: o.url, keyPair: o.keyPair, failureTimeoutMs: o.failureTimeoutMs });
+      url: o.url, keyPair: o.keyPair, failureTimeoutMs: o.failureTimeoutMs, host: o.dhtHost, port: o.dhtPort });
     const rpc = new Rpc(membership, {
       // A peer is given as long to answer as it has before it is taken for dead.
       timeoutMs: Math.max(5000, o.failureTimeoutMs),

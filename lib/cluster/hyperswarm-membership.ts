@@ -36,6 +36,8 @@ export interface HyperswarmMembershipOptions {
   admissionTimeoutMs?: number;
   /** Address the DHT node binds to and advertises. @default '127.0.0.1' */
   host?: string;
+  /** UDP port the DHT node binds to; 0 = any free port. @default 0 */
+  port?: number;
   /** Largest frame sent or accepted, in bytes; a peer sending a larger one is dropped. @default 16 MiB */
   maxFrameBytes?: number;
   /** Discovery topic override (tests: an intruder that knows the topic, not the secret). @default clusterTopic() */
@@ -148,6 +150,8 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     const dht = new DHT({
       bootstrap: this.opts.bootstrap.map(({ host, port }) => ({ host, port })),
       host: this.opts.host,
+      // A fixed port binds exactly that port (dht-rpc would otherwise try the next four, then any).
+      ...(this.opts.port !== 0 ? { port: [this.opts.port, this.opts.port + 1], anyPort: false } : {}),
       ephemeral: false,
       firewalled: false,
     });
@@ -378,10 +382,14 @@ function parseMembershipOptions(o: HyperswarmMembershipOptions): ResolvedOptions
     if (!Number.isFinite(value) || value <= 0) throw new OptionsError(field, `must be a positive number, got ${value}`);
     return value;
   };
+  if (o.port !== undefined && (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)) {
+    throw new OptionsError('port', `must be an integer in 0..65535, got ${o.port}`);
+  }
   if (o.keyPair && o.keyPair.publicKey?.length !== 32) throw new OptionsError('keyPair', 'needs a 32-byte publicKey');
   if (o.topic && o.topic.length !== 32) throw new OptionsError('topic', 'must be 32 bytes');
   return {
     bootstrap: o.bootstrap, cluster: o.cluster, secret: o.secret, url: o.url, host: o.host ?? '127.0.0.1',
+    port: o.port ?? 0,
     failureTimeoutMs: positive('failureTimeoutMs', o.failureTimeoutMs, 3000),
     admissionTimeoutMs: positive('admissionTimeoutMs', o.admissionTimeoutMs, 5000),
     maxFrameBytes: Math.min(positive('maxFrameBytes', o.maxFrameBytes, 16 * 1024 * 1024), 0xfffffffe),

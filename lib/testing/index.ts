@@ -9,6 +9,9 @@ import type { Options } from '../options.js';
 
 export { TestClient } from './ws-client.js';
 export { createTestCluster, type TestCluster, type TestClusterOptions } from './cluster.js';
+export { createVirtualLan, cleanupStale, type LanHost, type VirtualLan, type VirtualLanOptions } from './vlan.js';
+export { createVlanCluster, type VlanCluster, type VlanClusterOptions, type VlanNode } from './vlan-cluster.js';
+export { HASHPUB_BIN, spawnProcess, type TestProcess } from './process.js';
 
 /** A started single node on a free loopback port with a temp data dir (removed on stop unless kept). */
 export interface TestNode extends NodeHandle {

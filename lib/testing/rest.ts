@@ -8,13 +8,14 @@ export interface ApiAnswer {
   headers: Headers;
 }
 
-/** Returns a function that calls a node's REST API with its API key. */
+/** Returns a function that calls a node's REST API with its API key (a call that takes over `timeoutMs` rejects). */
 export function restClient(url: string, apiKey: string) {
-  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer> => {
+  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs?: number): Promise<ApiAnswer> => {
     const res = await fetch(url + path, {
       method,
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      ...(timeoutMs !== undefined ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
     });
     const text = await res.text();
     let parsed: unknown = text;

@@ -19,7 +19,8 @@ declare module 'hyperdht' {
     interface DHTOptions {
       bootstrap: HostPort[] | string[]
       host?: string
-      port?: number
+      /** One port, or [from, to) tried in order. */
+      port?: number | [number, number]
       ephemeral?: boolean
       firewalled?: boolean
       anyPort?: boolean
@@ -29,7 +30,7 @@ declare module 'hyperdht' {
 
   class HyperDHT extends EventEmitter {
     constructor(opts: HyperDHT.DHTOptions)
-    /** A DHT bootstrap node bound to host:port (never 0); `opts.host` binds the socket. */
+    /** A DHT bootstrap node advertising host:port (never 0.0.0.0); `opts.host` binds the socket (may be 0.0.0.0). */
     static bootstrapper(port: number, host: string, opts?: Partial<HyperDHT.DHTOptions>): HyperDHT
     static keyPair(seed?: Buffer): HyperDHT.KeyPair
     static hash(data: Buffer): Buffer

@@ -80,6 +80,9 @@ function rawFrame(kind: number, payload: Buffer): Buffer {
   return out;
 }
 
+const iface = (address: string) => ({ address, family: 'IPv4' as const, internal: false, netmask: '255.255.255.0',
+  mac: '02:00:00:00:00:01', cidr: `${address}/24` });
+
 test('bootstrap: binds loopback, reports the bound port, refuses bad hosts and busy ports', async (t) => {
   const a = await startBootstrap();
   defer(t, () => a.close());
@@ -87,7 +90,10 @@ test('bootstrap: binds loopback, reports the bound port, refuses bad hosts and b
   defer(t, () => b.close());
   assertLoopback([a, b]);
   assert.ok(a.port > 0 && b.port > 0 && a.port !== b.port);
-  await assert.rejects(startBootstrap('0.0.0.0'), OptionsError);
+  // 0.0.0.0 needs one address to advertise: refused before binding when the machine has several.
+  const twoAddresses = { eth0: [iface('10.0.0.2')], eth1: [iface('192.168.1.5')] };
+  await assert.rejects(startBootstrap('0.0.0.0', 0, { interfaces: twoAddresses }), /publicHost.*pass --public-host 10\.0\.0\.2/);
+  await assert.rejects(startBootstrap('0.0.0.0', 0, { publicHost: '0.0.0.0' }), OptionsError);
   await assert.rejects(startBootstrap('::1'), OptionsError);
   await assert.rejects(startBootstrap('127.0.0.1', a.port), { code: 'EADDRINUSE' });
 });
