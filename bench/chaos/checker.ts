@@ -15,10 +15,11 @@ import { dataId, type Ack, type FaultKind, type Frame, type History, type Positi
 
 /**
  * Why an acknowledged publish is missing: its epoch is gone from the channel; it is below the first retained
- * offset (history trimmed); another message holds its position (overwritten); it is elsewhere in the history
- * (moved); its position is empty (absent); its position holds it with other data (wrongData).
+ * offset (history trimmed); the channel's latest offset in its epoch is now below it (rolledBack); another
+ * message holds its position (overwritten); it is elsewhere in the history (moved); its position is an empty
+ * hole (absent); its position holds it with other data (wrongData).
  */
-export type LossKind = 'epochGone' | 'trimmed' | 'overwritten' | 'absent' | 'moved' | 'wrongData';
+export type LossKind = 'epochGone' | 'trimmed' | 'rolledBack' | 'overwritten' | 'absent' | 'moved' | 'wrongData';
 
 export interface TimeStats { rounds: number; measured: number; p50: number | null; p99: number | null; max: number | null }
 
@@ -136,7 +137,7 @@ export function audit(h: History, rb: ReadBack): Audit {
     if (list) list.push(a);
     else byId.set(a.id, [a]);
   }
-  const lostByKind: Record<LossKind, number> = { epochGone: 0, trimmed: 0, overwritten: 0, absent: 0, moved: 0, wrongData: 0 };
+  const lostByKind: Record<LossKind, number> = { epochGone: 0, trimmed: 0, rolledBack: 0, overwritten: 0, absent: 0, moved: 0, wrongData: 0 };
   const lostSample: Audit['lostSample'] = [];
   const lossChannels = new Set<string>();
   let unverified = 0;
@@ -152,6 +153,7 @@ export function audit(h: History, rb: ReadBack): Audit {
     else if ((idCount.get(`${a.channel}\u0000${id}`) ?? 0) > 0) kind = 'moved';
     else if (c.epoch !== a.epoch && !firstOffset.has(`${a.channel}\u0000${a.epoch}`)) kind = 'epochGone';
     else if (a.offset < (firstOffset.get(`${a.channel}\u0000${a.epoch}`) ?? Infinity) && a.offset <= c.offset) kind = 'trimmed';
+    else if (c.epoch === a.epoch && a.offset > c.offset) kind = 'rolledBack';
     else kind = m ? 'overwritten' : 'absent';
     if (kind) {
       lostByKind[kind]++;

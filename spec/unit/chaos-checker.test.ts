@@ -56,6 +56,7 @@ test('each way an acknowledged publish can be missing is counted as lost, by kin
     { name: 'its epoch is gone', kind: 'epochGone', lost: 3, history: [msg('a', 'e2', 1, 'x1')], epoch: 'e2' },
     { name: 'trimmed below the first retained offset', kind: 'trimmed', lost: 2, history: [msg('a', 'e1', 3, 'm3')] },
     { name: 'another message holds its offset', kind: 'overwritten', lost: 1, history: [msg('a', 'e1', 1, 'm1'), msg('a', 'e1', 2, 'other'), msg('a', 'e1', 3, 'm3')] },
+    { name: 'the stream now ends below it', kind: 'rolledBack', lost: 2, history: [msg('a', 'e1', 1, 'm1')] },
     { name: 'a hole at its offset', kind: 'absent', lost: 1, history: [msg('a', 'e1', 1, 'm1'), msg('a', 'e1', 3, 'm3')] },
     { name: 'the id sits at another offset', kind: 'moved', lost: 1, history: [msg('a', 'e1', 1, 'm1'), msg('a', 'e1', 3, 'm3'), msg('a', 'e1', 4, 'm2')] },
     { name: 'its offset holds it with other data', kind: 'wrongData', lost: 1, history: [msg('a', 'e1', 1, 'm1'), msg('a', 'e1', 2, 'm2', { id: 'm2', p: 9 }), msg('a', 'e1', 3, 'm3')] },
