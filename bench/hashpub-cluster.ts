@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from './support/proc.js';
@@ -30,8 +31,22 @@ export interface ClusterOptions {
   dataDirs?: string[];
   /** Extra `hashpub start` flags for every node (e.g. --min-copies 1). */
   extraArgs?: string[];
-  /** Run the nodes with --data :memory:. */
+  /** Run the nodes with `--data :memory:` instead of a temp data dir each. @default false */
   memory?: boolean;
+  /** Give every node a fixed free HTTP port instead of `--port 0` (an in-memory node's id follows its port). @default false */
+  stablePorts?: boolean;
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** `id`: the node's own id (GET /v1/cluster "self"), known once start() resolves. */
@@ -39,7 +54,7 @@ export interface NodeProc { url: string; id: string; pid: number; proc: CliProc;
 
 /** Spawns `node <bin> ...args` under `ulimit -n FD_LIMIT` (optionally pinned with taskset); `track` gets the child. */
 export function spawnCli(bin: string, args: string[], cpus: string | null, track: (c: ChildProcess) => void): CliProc {
-  const cmd = [...(cpus && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', cpus] : []), process.execPath, bin, ...args];
+  const cmd = [...(cpus && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', cpus] : []), process.execPath, ...nodeFlags(), bin, ...args];
   const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('/bin/sh', ['-c', `ulimit -n ${FD_LIMIT} && exec ${quoted}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -51,6 +66,11 @@ export function spawnCli(bin: string, args: string[], cpus: string | null, track
   child.stdout!.on('data', (b: Buffer) => { out = (out + b).slice(-20_000); });
   child.stderr!.on('data', (b: Buffer) => { err = (err + b).slice(-4000); });
   return { child, out: () => out, tail: () => err };
+}
+
+/** Extra Node.js flags for the node processes, from BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
+function nodeFlags(): string[] {
+  return (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 }
 
 /** Waits until the process's stdout matches `re`; throws if it exits first or after `ms`. */
@@ -83,45 +103,73 @@ async function get(url: string, key: string, timeoutMs = 5000): Promise<{ status
 }
 
 export class HashpubCluster {
-  private constructor(readonly bootstrap: CliProc, readonly nodes: NodeProc[], private readonly apiKey: string) {}
+  private bootAddr = '';
+
+  private constructor(readonly bootstrap: CliProc, readonly nodes: NodeProc[], private readonly o: ClusterOptions) {}
 
   static async start(o: ClusterOptions): Promise<HashpubCluster> {
     const boot = spawnCli(o.bin, ['bootstrap', '--host', '127.0.0.1', '--port', '0'], o.cpus, o.track);
-    const nodes: NodeProc[] = [];
-    const cluster = new HashpubCluster(boot, nodes, o.apiKey);
+    const cluster = new HashpubCluster(boot, [], o);
     try {
       const [, addr] = await waitOutput(boot, /bootstrap listening on (127\.\d+\.\d+\.\d+:\d+)/, 15_000, 'bootstrap');
-      await Promise.all(Array.from({ length: o.nodes }, async (_, i) => {
-        const data = mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
-        o.dataDirs?.push(data);
-        const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', '0', '--data', o.memory ? ':memory:' : data, '--bootstrap', addr!,
-          '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
-          '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn', ...(o.extraArgs ?? [])], o.cpus, o.track);
-        const node: NodeProc = { url: '', id: '', pid: proc.child.pid!, proc, data };
-        nodes[i] = node;
-        const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${i}`);
-        node.url = url!;
-      }));
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const views = await Promise.all(nodes.map(async (n) => {
-          try {
-            if ((await get(`${n.url}/healthz`, o.apiKey)).status !== 200) return -1;
-            const r = await get(`${n.url}/v1/cluster`, o.apiKey);
-            if (r.status !== 200) return -1;
-            const view = JSON.parse(r.text) as { self: string; members: unknown[] };
-            n.id = view.self;
-            return view.members.length;
-          } catch { return -1; }
-        }));
-        if (views.every((v) => v === o.nodes)) break;
-        if (Date.now() > deadline) throw new Error(`cluster of ${o.nodes} did not converge: member views ${views.join(',')}`);
-        await sleep(100);
-      }
+      cluster.bootAddr = addr!;
+      await Promise.all(Array.from({ length: o.nodes }, (_, i) => cluster.startNode(i)));
+      await cluster.converged(60_000);
       return cluster;
     } catch (err) {
       await cluster.stop();
       throw err;
+    }
+  }
+
+  /**
+   * Spawns node `i` and waits until it is ready. `restart`: node `i` exited; it starts again on its data dir and
+   * HTTP port, so it keeps its id (with `memory`, ids follow the port: see `stablePorts`). Otherwise a fresh node
+   * takes the place (the data dir of an exited one there is removed).
+   */
+  async startNode(i: number, restart = false): Promise<NodeProc> {
+    const o = this.o;
+    const old = this.nodes[i];
+    const exited = !!old && (old.proc.child.exitCode !== null || old.proc.child.signalCode !== null);
+    if (restart && !exited) throw new Error(`node ${i} is still running`);
+    let data: string;
+    let port = o.stablePorts ? await freePort() : 0;
+    if (restart) {
+      data = old!.data;
+      port = Number(new URL(old!.url).port);
+    } else {
+      if (exited && old!.data !== ':memory:') rmSync(old!.data, { recursive: true, force: true });
+      data = o.memory ? ':memory:' : mkdtempSync(join(tmpdir(), 'hashpub-bench-node-'));
+      if (!o.memory) o.dataDirs?.push(data);
+    }
+    const proc = spawnCli(o.bin, ['start', '--host', '127.0.0.1', '--port', String(port), '--data', data, '--bootstrap', this.bootAddr,
+      '--cluster', o.name ?? 'bench', '--secret', 'bench-secret', '--api-key', o.apiKey,
+      '--jwt-secret', 'bench-jwt-secret-0123456789', '--allow-anonymous', '--log-level', 'warn', ...(o.extraArgs ?? [])], o.cpus, o.track);
+    const node: NodeProc = { url: '', id: '', pid: proc.child.pid!, proc, data };
+    this.nodes[i] = node;
+    const [, url] = await waitOutput(proc, /hashpub node ready at (http:\/\/\S+)/, 60_000, `node ${i}`);
+    node.url = url!;
+    return node;
+  }
+
+  /** Waits until every node answers /healthz and lists all nodes in GET /v1/cluster (fills in their ids). */
+  async converged(timeoutMs: number): Promise<void> {
+    const n = this.nodes.length;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const views = await Promise.all(this.nodes.map(async (node) => {
+        try {
+          if ((await get(`${node.url}/healthz`, this.o.apiKey)).status !== 200) return -1;
+          const r = await get(`${node.url}/v1/cluster`, this.o.apiKey);
+          if (r.status !== 200) return -1;
+          const view = JSON.parse(r.text) as { self: string; members: unknown[] };
+          node.id = view.self;
+          return view.members.length;
+        } catch { return -1; }
+      }));
+      if (views.every((v) => v === n)) return;
+      if (Date.now() > deadline) throw new Error(`cluster of ${n} did not converge: member views ${views.join(',')}`);
+      await sleep(100);
     }
   }
 
@@ -134,7 +182,7 @@ export class HashpubCluster {
   memberCounts(): Promise<number[]> {
     return Promise.all(this.nodes.map(async (n) => {
       try {
-        return (JSON.parse((await get(`${n.url}/v1/cluster`, this.apiKey, 10_000)).text) as { members: unknown[] }).members.length;
+        return (JSON.parse((await get(`${n.url}/v1/cluster`, this.o.apiKey, 10_000)).text) as { members: unknown[] }).members.length;
       } catch { return -1; }
     }));
   }
@@ -159,6 +207,6 @@ export class HashpubCluster {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.filter(Boolean).map((n) => stopCli(n.proc)));
     await stopCli(this.bootstrap);
-    for (const n of this.nodes.filter(Boolean)) rmSync(n.data, { recursive: true, force: true });
+    for (const n of this.nodes.filter(Boolean)) if (n.data !== ':memory:') rmSync(n.data, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { FailureStats } from './cluster/membership.js';
 
 /**
  * Prometheus metrics of one node (its own Registry, so several nodes can live in one process).
@@ -8,7 +9,8 @@ export class Metrics {
   readonly registry = new Registry();
   readonly connections = new Gauge({ name: 'hashpub_connections', help: 'Open client connections by transport', labelNames: ['transport'], registers: [this.registry] });
   /** Read at scrape time; the node points these at its push service. */
-  readonly sources = { sessions: () => 0, subscriptions: () => 0 };
+  readonly sources: { sessions: () => number; subscriptions: () => number; failure: () => FailureStats | null } =
+    { sessions: () => 0, subscriptions: () => 0, failure: () => null };
   readonly sessions = new Gauge({ name: 'hashpub_sessions', help: 'Sessions held on this push node (attached or waiting for a resume)', registers: [this.registry],
     collect: () => { this.sessions.set(this.sources.sessions()); } });
   readonly subscriptions = new Gauge({ name: 'hashpub_subscriptions', help: 'Subscriptions held on this push node', registers: [this.registry],
@@ -19,6 +21,13 @@ export class Metrics {
   readonly slowDisconnects = new Counter({ name: 'hashpub_slow_disconnects_total', help: 'Clients disconnected because their output buffer passed the bound', registers: [this.registry] });
   readonly peerFrames = new Counter({ name: 'hashpub_peer_frames_total', help: 'Frames between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });
   readonly peerBytes = new Counter({ name: 'hashpub_peer_bytes_total', help: 'Bytes between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });
+  readonly suspicions = this.failureCounter('hashpub_cluster_suspicions_total', 'Cluster peers this node began to suspect (silent for 3 heartbeats)', (s) => s.suspicions);
+  readonly recovered = this.failureCounter('hashpub_cluster_suspicions_recovered_total', 'Suspicions that ended with the peer proven alive', (s) => s.recovered);
+  readonly refutations = this.failureCounter('hashpub_cluster_refutations_total', 'Suspicions of this node that it refuted', (s) => s.refutations);
+  readonly deaths = this.failureCounter('hashpub_cluster_deaths_total', 'Cluster peers this node declared dead and dropped, by how: suspicion ran out (timeout) or address refused a probe (refused)',
+    (s) => ({ timeout: s.deaths - s.refusedDeaths, refused: s.refusedDeaths }), ['timeout', 'refused']);
+  readonly health = new Gauge({ name: 'hashpub_cluster_health_multiplier', help: 'Local health multiplier of the failure detector (1 = healthy; timeouts are scaled by it)', registers: [this.registry],
+    collect: () => { this.health.set(this.sources.failure()?.healthMultiplier ?? 1); } });
   /** Read at scrape time; the cluster points this at its replication. */
   sourcesReplication: (() => { batches: number; behind: number; mode: { copies: number; quorum: boolean; writable: boolean } }) | null = null;
   readonly replicationFrames = new Counter({ name: 'hashpub_replication_frames_total', help: 'Replication frames sent by this node as owner: append (one per replica per turn) and sync chunks', labelNames: ['kind'], registers: [this.registry] });
@@ -34,5 +43,28 @@ export class Metrics {
 
   text(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  /**
+   * A counter that follows failure-detector counts at scrape time: `read` gives one count, or one per value of
+   * the `reason` label.
+   */
+  private failureCounter(name: string, help: string, read: (s: FailureStats) => number | Record<string, number>, reasons: string[] = []): Counter {
+    const seen = new Map<string, number>();
+    const counter: Counter = new Counter({
+      name, help, labelNames: reasons.length ? ['reason'] : [], registers: [this.registry],
+      collect: () => {
+        const s = this.sources.failure();
+        if (!s) return;
+        const value = read(s);
+        for (const [reason, n] of Object.entries(typeof value === 'number' ? { '': value } : value)) {
+          const before = seen.get(reason) ?? 0;
+          if (n > before) counter.inc(reason ? { reason } : {}, n - before);
+          seen.set(reason, Math.max(before, n));
+        }
+      },
+    });
+    for (const reason of reasons) counter.inc({ reason }, 0);
+    return counter;
   }
 }

@@ -153,7 +153,7 @@ class Node implements HashpubNode {
     if (cluster) {
       try {
         await cluster.join({ bootstrap: o.bootstrap, cluster: o.cluster, secret: secrets.secret, url: this.url, keyPair: keyPair!,
-          failureTimeoutMs: o.failureTimeoutMs, dhtHost: addresses.dhtHost!, dhtPort: o.dhtPort });
+          heartbeatMs: o.heartbeatMs, failureTimeoutMs: o.failureTimeoutMs, dhtHost: addresses.dhtHost!, dhtPort: o.dhtPort });
         this.bootstrap = cluster.bootstrap;
       } catch (err) {
         await this.stop();

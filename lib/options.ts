@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { checkPublicUrl, isUnspecified } from './cluster/addresses.js';
+import { checkFailureTiming } from './cluster/membership-options.js';
 import { OptionsError } from './errors.js';
 
 /** How a failed or timed-out hook is treated. */
@@ -74,9 +75,12 @@ export interface Options {
   fsync: boolean;
   /** Max JSON nesting depth accepted in bodies and frames. @default 64 */
   maxJsonDepth: number;
+  /** Cluster heartbeat interval: every node sends one to every peer this often; 3 missed make a suspect. @default 250 */
+  heartbeatMs: number;
   /**
-   * A cluster peer that sends nothing for this long is taken for dead (keepalives every third of it). Too
-   * short on an overloaded machine makes event-loop stalls look like crashes. @default 3000
+   * How long a suspected cluster peer is given to prove it is alive once another member confirms the silence
+   * (twice this unconfirmed; longer while this node itself runs late). A peer whose process is gone (its address
+   * refuses a probe) is dropped at once, in about 1 s. @default 3000
    */
   failureTimeoutMs: number;
   /**
@@ -122,6 +126,7 @@ export function defaultOptions(): Options {
     hookFailure: 'deny',
     fsync: false,
     maxJsonDepth: 64,
+    heartbeatMs: 250,
     failureTimeoutMs: 3000,
     minCopies: 2,
     presenceIntervalMs: 1000,
@@ -167,9 +172,10 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
     }
   }
   for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
-    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'failureTimeoutMs', 'presenceIntervalMs'] as const) {
+    'sessionTtlSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'heartbeatMs', 'failureTimeoutMs', 'presenceIntervalMs'] as const) {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
   }
+  checkFailureTiming(o.heartbeatMs, o.failureTimeoutMs);
   if (o.minCopies !== 1 && o.minCopies !== 2) throw new OptionsError('minCopies', 'must be 1 or 2');
   const events = ['connect', 'subscribe', 'publish', 'deliver', 'unsubscribe', 'disconnect'];
   for (const e of o.webhookEvents) {

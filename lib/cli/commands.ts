@@ -37,7 +37,8 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   hookFailure: ['deny|allow', 'what a failed connect/subscribe/publish hook means'],
   fsync: ['', 'fsync every write (survives power loss)'],
   maxJsonDepth: ['N', 'max JSON nesting depth of bodies and frames'],
-  failureTimeoutMs: ['MS', 'a cluster peer silent this long is taken for dead (raise it on overloaded machines)'],
+  heartbeatMs: ['MS', 'cluster heartbeat interval; a peer that misses 3 in a row is suspected'],
+  failureTimeoutMs: ['MS', 'a suspected peer silent this much longer is dropped (once confirmed; 2x if not)'],
   presenceIntervalMs: ['MS', 'join/leave events of a channel with presenceEvents on go out as one batched diff per node per interval'],
   minCopies: ['1|2', 'copies a write needs before it is acknowledged: 2 = owner + replica (a node without a majority refuses writes), 1 = owner only (writes stay available, the last ones can be lost with a crash)'],
 };
@@ -77,6 +78,9 @@ export const COMMANDS: CommandSpec[] = [
     notes: [
       'Precedence: flags > HASHPUB_* env vars > --config file > defaults. Boolean flags take --no-<flag> to turn off.',
       'API key, JWT secret and cluster secret are generated on first start and stored in <data>/secrets.json.',
+      'Failure detection: a peer that misses 3 heartbeats is suspected and may refute; it is dropped at once if its',
+      'process is gone (its UDP port refuses a probe, about 1 s after a crash), else after --failure-timeout-ms of',
+      'silence confirmed by another member. A node that was only busy (a stalled event loop) stays in the cluster.',
     ],
     run: runStart,
   },

@@ -2,9 +2,9 @@
 import { createHmac } from 'node:crypto';
 
 /** Frame kinds on the wire (exported for tests that speak the protocol by hand). */
-export const FrameKind = { HELLO: 1, PROOF: 2, DATA: 3 } as const;
-/** Version byte carried by HELLO. */
-export const WIRE_VERSION = 1;
+export const FrameKind = { HELLO: 1, PROOF: 2, DATA: 3, CONTROL: 4 } as const;
+/** Version byte carried by HELLO; a peer speaking another version is not admitted (2: CONTROL frames). */
+export const WIRE_VERSION = 2;
 
 /** The 32-byte discovery topic of a cluster: clusters with different secrets never meet. */
 export function clusterTopic(cluster: string, secret: string): Buffer {

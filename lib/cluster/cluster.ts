@@ -39,7 +39,9 @@ export interface JoinOptions {
   /** UDP port of the DHT socket; 0 = any. */
   dhtPort: number;
   keyPair: DHT.KeyPair;
-  /** A silent peer is taken for dead after this long. */
+  /** Heartbeat interval to every peer, ms. */
+  heartbeatMs: number;
+  /** A suspected peer is declared dead after this long once confirmed (see lib/options.ts). */
   failureTimeoutMs: number;
 }
 
@@ -126,9 +128,10 @@ export class Cluster {
     }
     this.bootstrap = list.join(',');
     const membership = new HyperswarmMembership({ bootstrap: list.map(hostPort), cluster: o.cluster, secret: o.secret,
-      url: o.url, keyPair: o.keyPair, failureTimeoutMs: o.failureTimeoutMs, host: o.dhtHost, port: o.dhtPort });
+      url: o.url, keyPair: o.keyPair, heartbeatMs: o.heartbeatMs, failureTimeoutMs: o.failureTimeoutMs, host: o.dhtHost, port: o.dhtPort });
+    metrics.sources.failure = () => membership.failureStats();
     const rpc = new Rpc(membership, {
-      // A peer is given as long to answer as it has before it is taken for dead.
+      // A peer is given at least as long to answer as a confirmed suspicion of it lasts.
       timeoutMs: Math.max(5000, o.failureTimeoutMs),
       onTraffic: (direction, bytes, op) => {
         const kind = op.slice(0, op.indexOf('.') + 1 || undefined).replace('.', '') || 'other';

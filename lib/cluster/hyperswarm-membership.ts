@@ -1,62 +1,40 @@
 // Membership over hyperswarm: discovery on a topic derived from (cluster, secret), admission by
-// challenge/response over the Noise-encrypted stream, then length-prefixed frames, batched per tick.
+// challenge/response over the Noise-encrypted stream, then length-prefixed frames, batched per tick, and a
+// failure detector (failure/lifeguard-detector.ts) that decides when a silent peer is dead.
 //
 // Wire (both directions): [u32 BE body length][body], body = [kind u8][payload].
-//   HELLO  kind 1: [version u8][nonce 32]                      sent first, by both sides
-//   PROOF  kind 2: [mac 32][advertised URL, UTF-8]             answers the other side's HELLO
-//   DATA   kind 3: [frame]                                     only after admission, both ways
+//   HELLO    kind 1: [version u8][nonce 32]                      sent first, by both sides
+//   PROOF    kind 2: [mac 32][advertised URL, UTF-8]             answers the other side's HELLO
+//   DATA     kind 3: [frame]                                     only after admission, both ways
+//   CONTROL  kind 4: [failure-detector message]                  only after admission (failure/messages.ts)
 // mac = HMAC-SHA256(secret, "hashpub/admit/v1\0" | nonce | prover's public key | u16 len | cluster
 //                          | u16 len | url). The prover's key is the Noise-authenticated conn.remotePublicKey
 // on the verifier's side, so an answer cannot be relayed or replayed by another key or on another connection.
+// A link that closes takes its peer out of the view at once; a link that goes silent is for the detector.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import DHT from 'hyperdht';
 import Hyperswarm from 'hyperswarm';
-import { OptionsError } from '../errors.js';
 import { admissionProof, clusterTopic, FrameKind, frameOf, WIRE_VERSION } from './admission.js';
+import type { FailureDetector, FailureStats } from './failure/failure-detector.js';
+import { LifeguardDetector } from './failure/lifeguard-detector.js';
+import type { PeerAddress } from './failure/port-probe.js';
+import { packFrames, peekLength, take, type ReceiveBuffer } from './link-buffer.js';
+import { MAX_URL_BYTES, parseMembershipOptions, type HyperswarmMembershipOptions, type ResolvedMembershipOptions } from './membership-options.js';
 import type { FrameHandler, LinkStats, Membership, MembershipEvents, StatsSource } from './membership.js';
 
 export { admissionProof, clusterTopic, FrameKind, WIRE_VERSION } from './admission.js';
-
-/** Options of a hyperswarm membership. */
-export interface HyperswarmMembershipOptions {
-  /** DHT bootstrap nodes; must not be empty (hashpub never falls back to the public DHT). */
-  bootstrap: Array<{ host: string; port: number }>;
-  /** Cluster name: part of the discovery topic and of every admission proof. */
-  cluster: string;
-  /** Shared cluster secret: a peer is admitted only once it proved it knows it. */
-  secret: string;
-  /** This node's HTTP URL, advertised to peers. */
-  url: string;
-  /** This node's key pair; its public key is the node id. @default a fresh key pair */
-  keyPair?: DHT.KeyPair;
-  /** A peer silent this long is dropped (keepalives go every third of it). @default 3000 */
-  failureTimeoutMs?: number;
-  /** A peer that has not proved the secret this long after connecting is dropped. @default 5000 */
-  admissionTimeoutMs?: number;
-  /** Address the DHT node binds to and advertises. @default '127.0.0.1' */
-  host?: string;
-  /** UDP port the DHT node binds to; 0 = any free port. @default 0 */
-  port?: number;
-  /** Largest frame sent or accepted, in bytes; a peer sending a larger one is dropped. @default 16 MiB */
-  maxFrameBytes?: number;
-  /** Discovery topic override (tests: an intruder that knows the topic, not the secret). @default clusterTopic() */
-  topic?: Buffer;
-}
+export type { HyperswarmMembershipOptions } from './membership-options.js';
 
 const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
-const MAX_URL_BYTES = 2048;
 /** Bodies larger than this are refused before admission: an unknown peer cannot make us buffer much. */
 const PRE_ADMISSION_MAX = 1 + MAC_BYTES + MAX_URL_BYTES;
 /** secret-stream refuses writes of 16 MiB or more: larger batches are written in slices. */
 const MAX_WRITE = 8 * 1024 * 1024;
 
-/** Options after validation, defaults filled in. */
-type ResolvedOptions = Required<Omit<HyperswarmMembershipOptions, 'keyPair' | 'topic'>>;
-
 /** One connection to one peer. */
-interface Link {
+interface Link extends ReceiveBuffer {
   readonly conn: Hyperswarm.Connection;
   readonly id: string;
   readonly nonce: Buffer;
@@ -65,10 +43,8 @@ interface Link {
   closed: boolean;
   url: string;
   timer: NodeJS.Timeout | null;
-  /** Received bytes not yet parsed into frames. */
-  chunks: Buffer[];
-  buffered: number;
-  /** Frames queued for the next flush. */
+  /** Frames queued for the next flush: failure-detector messages go out ahead of data. */
+  control: Buffer[];
   queue: Buffer[];
   queuedBytes: number;
   scheduled: boolean;
@@ -78,7 +54,8 @@ interface Link {
 export class HyperswarmMembership extends EventEmitter<MembershipEvents> implements Membership, StatsSource {
   /** This node's id: its public key, hex. */
   readonly self: string;
-  private readonly opts: ResolvedOptions;
+  private readonly opts: ResolvedMembershipOptions;
+  private readonly detector: FailureDetector;
   private readonly keyPair: DHT.KeyPair;
   private readonly topic: Buffer;
   private readonly links = new Map<string, Link>();
@@ -92,6 +69,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   private flushScheduled = false;
   private readonly counters: LinkStats = {
     framesSent: 0, writes: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0, admitted: 0, rejected: 0,
+    controlSent: 0, controlReceived: 0,
   };
 
   constructor(options: HyperswarmMembershipOptions) {
@@ -101,6 +79,10 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     this.self = this.keyPair.publicKey.toString('hex');
     this.topic = options.topic ?? clusterTopic(options.cluster, options.secret);
     this.view = [this.self];
+    this.detector = new LifeguardDetector({
+      self: this.self, heartbeatMs: this.opts.heartbeatMs, failureTimeoutMs: this.opts.failureTimeoutMs,
+      links: { send: (id, payload) => this.queue(id, payload, true), dead: (id) => this.onDead(id) },
+    });
   }
 
   /** Admitted live node ids, this one included, sorted. */
@@ -117,19 +99,17 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
 
   /** Queues `frame` for admitted peer `id`; every frame queued in one tick leaves in one write. */
   send(id: string, frame: Buffer): boolean {
-    const link = this.links.get(id);
-    if (!link || !link.admitted || link.closed || frame.length > this.opts.maxFrameBytes) return false;
-    link.queue.push(frame);
-    link.queuedBytes += 5 + frame.length;
-    if (!link.scheduled) {
-      link.scheduled = true;
-      this.dirty.push(link);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        queueMicrotask(this.flush);
-      }
-    }
-    return true;
+    return this.queue(id, frame, false);
+  }
+
+  /** performance.now() time a frame last arrived from member `id` (now for this node). */
+  lastHeard(id: string): number | undefined {
+    return this.detector.lastHeard(id);
+  }
+
+  /** Failure-detector counters since start. */
+  failureStats(): FailureStats {
+    return this.detector.stats();
   }
 
   /** Sets the handler for frames from admitted peers. */
@@ -158,6 +138,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     const swarm = new Hyperswarm({ dht, keyPair: this.keyPair });
     this.swarm = swarm;
     swarm.on('connection', (conn) => this.onConnection(conn));
+    this.detector.start();
     const discovery = swarm.join(this.topic, { server: true, client: true });
     try {
       await discovery.flushed();
@@ -184,6 +165,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
     this.stopped = true;
+    this.detector.stop();
     for (const link of this.links.values()) this.close(link);
     this.links.clear();
     this.dirty = [];
@@ -200,11 +182,10 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
       return;
     }
     const id = conn.remotePublicKey.toString('hex');
-    conn.setKeepAlive(Math.max(1, Math.floor(this.opts.failureTimeoutMs / 3)));
-    conn.setTimeout(this.opts.failureTimeoutMs);
+    // No stream timeout: silence is the failure detector's to judge (a busy peer is not a dead one).
     const link: Link = {
       conn, id, nonce: randomBytes(NONCE_BYTES), gotHello: false, admitted: false, closed: false, url: '',
-      timer: null, chunks: [], buffered: 0, queue: [], queuedBytes: 0, scheduled: false,
+      timer: null, chunks: [], buffered: 0, control: [], queue: [], queuedBytes: 0, scheduled: false,
     };
     // Hyperswarm keeps one connection per peer and hands us the newest: it replaces any older link.
     const previous = this.links.get(id);
@@ -220,6 +201,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   private onData(link: Link, chunk: Buffer): void {
     if (link.closed) return;
     this.counters.bytesReceived += chunk.length;
+    if (link.admitted) this.detector.heard(link.id);
     link.chunks.push(chunk);
     link.buffered += chunk.length;
     while (link.buffered >= 4 && !link.closed) {
@@ -237,6 +219,9 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     if (kind === FrameKind.DATA && link.admitted) {
       this.counters.framesReceived++;
       this.handler?.(link.id, body.subarray(1));
+    } else if (kind === FrameKind.CONTROL && link.admitted) {
+      this.counters.controlReceived++;
+      if (!this.detector.receive(link.id, body.subarray(1))) this.reject(link);
     } else if (kind === FrameKind.HELLO && !link.gotHello) {
       if (body.length !== 2 + NONCE_BYTES || body[1] !== WIRE_VERSION) return this.reject(link);
       link.gotHello = true;
@@ -260,6 +245,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     link.admitted = true;
     link.url = url;
     this.counters.admitted++;
+    this.detector.add(link.id, () => remoteAddress(link.conn));
     this.updateView();
     this.emit('join', link.id);
     this.emit('change');
@@ -278,6 +264,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     if (this.links.get(link.id) !== link) return;
     this.links.delete(link.id);
     if (!link.admitted || this.stopped) return;
+    this.detector.remove(link.id);
     this.updateView();
     this.emit('leave', link.id);
     this.emit('change');
@@ -288,6 +275,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     if (link.timer) clearTimeout(link.timer);
     link.timer = null;
     link.chunks = [];
+    link.control = [];
     link.queue = [];
     link.conn.destroy();
   }
@@ -298,22 +286,41 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     this.view = ids.sort();
   }
 
+  /** Queues a DATA frame, or a CONTROL one (ahead of data), for admitted peer `id`. */
+  private queue(id: string, frame: Buffer, control: boolean): boolean {
+    const link = this.links.get(id);
+    if (!link || !link.admitted || link.closed || frame.length > this.opts.maxFrameBytes) return false;
+    (control ? link.control : link.queue).push(frame);
+    link.queuedBytes += 5 + frame.length;
+    if (!link.scheduled) {
+      link.scheduled = true;
+      this.dirty.push(link);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(this.flush);
+      }
+    }
+    return true;
+  }
+
+  /** The detector declared `id` dead: its link is closed and it leaves the view. */
+  private onDead(id: string): void {
+    const link = this.links.get(id);
+    if (link) this.detach(link);
+  }
+
   private readonly flush = (): void => {
     this.flushScheduled = false;
     const dirty = this.dirty;
     this.dirty = [];
     for (const link of dirty) {
       link.scheduled = false;
-      if (link.closed || link.queue.length === 0) continue;
+      if (link.closed || link.queuedBytes === 0) continue;
       const out = Buffer.allocUnsafe(link.queuedBytes);
-      let offset = 0;
-      for (const frame of link.queue) {
-        out.writeUInt32BE(frame.length + 1, offset);
-        out[offset + 4] = FrameKind.DATA;
-        frame.copy(out, offset + 5);
-        offset += 5 + frame.length;
-      }
+      packFrames(out, packFrames(out, 0, FrameKind.CONTROL, link.control), FrameKind.DATA, link.queue);
+      this.counters.controlSent += link.control.length;
       this.counters.framesSent += link.queue.length;
+      link.control = [];
       link.queue = [];
       link.queuedBytes = 0;
       for (let at = 0; at < out.length; at += MAX_WRITE) this.writeRaw(link, out.subarray(at, at + MAX_WRITE));
@@ -327,71 +334,8 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   }
 }
 
-/** Reads the u32 length prefix at the start of the link's receive buffer (it may span chunks). */
-function peekLength(link: Link): number {
-  const first = link.chunks[0]!;
-  if (first.length >= 4) return first.readUInt32BE(0);
-  const head = Buffer.allocUnsafe(4);
-  let offset = 0;
-  for (const chunk of link.chunks) {
-    offset += chunk.copy(head, offset, 0, Math.min(chunk.length, 4 - offset));
-    if (offset === 4) break;
-  }
-  return head.readUInt32BE(0);
-}
-
-/** Removes and returns the first `n` received bytes (a view if they lie in one chunk, a copy otherwise). */
-function take(link: Link, n: number): Buffer {
-  link.buffered -= n;
-  const first = link.chunks[0]!;
-  if (first.length >= n) {
-    if (first.length === n) link.chunks.shift();
-    else link.chunks[0] = first.subarray(n);
-    return first.subarray(0, n);
-  }
-  const out = Buffer.allocUnsafe(n);
-  let offset = 0;
-  while (offset < n) {
-    const chunk = link.chunks[0]!;
-    const k = Math.min(chunk.length, n - offset);
-    chunk.copy(out, offset, 0, k);
-    offset += k;
-    if (k === chunk.length) link.chunks.shift();
-    else link.chunks[0] = chunk.subarray(k);
-  }
-  return out;
-}
-
-/** Validates the options and fills in defaults; throws OptionsError naming the bad field. */
-function parseMembershipOptions(o: HyperswarmMembershipOptions): ResolvedOptions {
-  if (!Array.isArray(o.bootstrap) || o.bootstrap.length === 0) {
-    throw new OptionsError('bootstrap', 'at least one DHT bootstrap node is required (the public DHT is never used)');
-  }
-  for (const b of o.bootstrap) {
-    if (!b || typeof b.host !== 'string' || b.host === '' || !Number.isInteger(b.port) || b.port < 1 || b.port > 65535) {
-      throw new OptionsError('bootstrap', `each entry needs a host and a port in 1..65535, got ${JSON.stringify(b)}`);
-    }
-  }
-  for (const field of ['cluster', 'secret', 'url'] as const) {
-    if (typeof o[field] !== 'string' || o[field] === '') throw new OptionsError(field, 'must be a non-empty string');
-  }
-  if (Buffer.byteLength(o.url) > MAX_URL_BYTES) throw new OptionsError('url', `longer than ${MAX_URL_BYTES} bytes`);
-  if (Buffer.byteLength(o.cluster) > 0xffff) throw new OptionsError('cluster', 'too long');
-  const positive = (field: string, value: number | undefined, fallback: number): number => {
-    if (value === undefined) return fallback;
-    if (!Number.isFinite(value) || value <= 0) throw new OptionsError(field, `must be a positive number, got ${value}`);
-    return value;
-  };
-  if (o.port !== undefined && (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)) {
-    throw new OptionsError('port', `must be an integer in 0..65535, got ${o.port}`);
-  }
-  if (o.keyPair && o.keyPair.publicKey?.length !== 32) throw new OptionsError('keyPair', 'needs a 32-byte publicKey');
-  if (o.topic && o.topic.length !== 32) throw new OptionsError('topic', 'must be 32 bytes');
-  return {
-    bootstrap: o.bootstrap, cluster: o.cluster, secret: o.secret, url: o.url, host: o.host ?? '127.0.0.1',
-    port: o.port ?? 0,
-    failureTimeoutMs: positive('failureTimeoutMs', o.failureTimeoutMs, 3000),
-    admissionTimeoutMs: positive('admissionTimeoutMs', o.admissionTimeoutMs, 5000),
-    maxFrameBytes: Math.min(positive('maxFrameBytes', o.maxFrameBytes, 16 * 1024 * 1024), 0xfffffffe),
-  };
+/** Where the peer's end of the link is (the UDP address of its stream), if hyperswarm says. */
+function remoteAddress(conn: Hyperswarm.Connection): PeerAddress | null {
+  const raw = conn.rawStream;
+  return raw && raw.remoteHost && raw.remotePort > 0 ? { host: raw.remoteHost, port: raw.remotePort } : null;
 }

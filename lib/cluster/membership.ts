@@ -1,4 +1,7 @@
 import type { EventEmitter } from 'node:events';
+import type { FailureStats } from './failure/failure-detector.js';
+
+export type { FailureStats } from './failure/failure-detector.js';
 
 /** Events of a membership view: `join`/`leave` per node, then `change` once the view has been updated. */
 export interface MembershipEvents {
@@ -10,7 +13,7 @@ export interface MembershipEvents {
 /** Gets one frame from an admitted peer; must not throw. `frame` views a receive buffer (copy it to keep it long). */
 export type FrameHandler = (from: string, frame: Buffer) => void;
 
-/** The set of admitted live nodes and a framed, batched link to each. Implementations: local-, hyperswarm-membership.ts. */
+/** The set of admitted live nodes and a framed, batched link to each. Implementation: hyperswarm-membership.ts. */
 export interface Membership extends Pick<EventEmitter<MembershipEvents>, 'on' | 'once' | 'off'> {
   /** This node's id: its hyperswarm public key, hex. */
   readonly self: string;
@@ -22,6 +25,10 @@ export interface Membership extends Pick<EventEmitter<MembershipEvents>, 'on' | 
   send(id: string, frame: Buffer): boolean;
   /** Sets the one handler for frames from admitted peers (a later call replaces it). */
   onFrame(handler: FrameHandler): void;
+  /** performance.now() time anything (data or heartbeat) last arrived from member `id`; now for self, undefined for a non-member. */
+  lastHeard(id: string): number | undefined;
+  /** Failure-detector counters (suspicions, refutations, confirmed deaths) and the local health multiplier. */
+  failureStats(): FailureStats;
   /** Joins the cluster; resolves once this node is announced and looking for peers. */
   start(): Promise<void>;
   /** Leaves the cluster and releases every socket and timer; no event is emitted after it is called. */
@@ -44,6 +51,10 @@ export interface LinkStats {
   admitted: number;
   /** Connections dropped for a failed admission or a protocol violation. */
   rejected: number;
+  /** Failure-detector frames written (heartbeats, suspicions, probes); not in framesSent, but in writes and bytes. */
+  controlSent: number;
+  /** Failure-detector frames received; not in framesReceived. */
+  controlReceived: number;
 }
 
 /** Optional capability: a membership that counts its traffic. */

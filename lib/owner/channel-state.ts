@@ -213,7 +213,7 @@ export class ChannelState implements ReplicatedChannel {
   snapshot(): ChannelRecord {
     return {
       config: this.config, bans: Object.fromEntries(this.bans), epoch: this.epoch, offset: this.assigned,
-      term: this.term, promised: this.term, owner: '', complete: true, history: this.history.slice(), ids: [...this.recentIds],
+      term: this.term, promised: this.term, owner: '', complete: true, active: this.term, history: this.history.slice(), ids: [...this.recentIds],
     };
   }
 

@@ -54,12 +54,13 @@ export function* chunksOf(record: ChannelRecord, plan: SyncPlan): Generator<Sync
 
 /**
  * The store ops that write `chunk` into the copy of `channel`. `claim` is the term and owner the copy now holds;
- * the copy is marked incomplete from the first chunk until the last one is written.
+ * the copy is marked incomplete from the first chunk until the last one is written. `holdsNothing`: the copy is
+ * known to hold no state (the first chunk then needs no clear).
  */
-export function chunkOps(channel: string, chunk: SyncChunk, claim: { promised: number; owner: string }): StoreOp[] {
+export function chunkOps(channel: string, chunk: SyncChunk, claim: { promised: number; owner: string }, holdsNothing = false): StoreOp[] {
   const ops: StoreOp[] = [];
   if (chunk.mode !== undefined) {
-    ops.push({ type: 'clear', channel, keepMessages: chunk.mode === 'resume' });
+    if (!holdsNothing) ops.push({ type: 'clear', channel, keepMessages: chunk.mode === 'resume' });
     if (chunk.config) ops.push({ type: 'config', channel, config: chunk.config });
     for (const [user, until] of Object.entries(chunk.bans ?? {})) ops.push({ type: 'ban', channel, user, until });
   }

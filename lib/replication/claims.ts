@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { HashpubError } from '../errors.js';
 import { newEpoch } from '../protocol/epoch.js';
 import type { GroupCommit } from '../store/group-commit.js';
-import { emptyRecord, recordOps, type ChannelRecord, type Store, type StoreOp } from '../store/store.js';
+import { emptyRecord, holdsNothing, recordOps, type ChannelRecord, type Store, type StoreOp } from '../store/store.js';
 import { chunkOps, type SyncChunk } from './chunks.js';
 import type { ClaimReply } from './follower.js';
 import type { NodeLink } from './replication.js';
@@ -43,7 +43,7 @@ export class Claims {
     const own = await store.load(channel);
     const { term, answers } = await this.claim(channel, Math.max(own.promised, own.term) + 1, own);
     const all: ClaimAnswer[] = [{ node: link.self, copy: summarize(own) }, ...answers];
-    const survivor = chooseSurvivor(all, link.self);
+    const survivor = chooseSurvivor(all);
     let record: ChannelRecord;
     let ops: StoreOp[];
     if (survivor.source === link.self) {
@@ -60,7 +60,7 @@ export class Claims {
           'no complete copy of the newest term is reachable: starting a new epoch (resuming clients are told)');
       }
       record = { ...emptyRecord(), config: settings?.config ?? null, bans: settings?.bans ?? {} };
-      ops = recordOps(channel, record);
+      ops = recordOps(channel, record, !holdsNothing(own));
     }
     record.epoch ??= newEpoch();
     Object.assign(record, { term, promised: term, owner: link.self, complete: true });
@@ -68,6 +68,26 @@ export class Claims {
       { type: 'meta', channel, promised: term, owner: link.self, complete: true });
     await this.deps.commit.write(ops);
     return { record, copies: new Map(answers.map((a) => [a.node, a.copy])) };
+  }
+
+  /**
+   * Records that term `term` of `channel` is active (its replica is up to date, acknowledgements may follow) here
+   * and on the candidates, the nodes that take the channel over if this owner and its replica are lost.
+   */
+  async activate(channel: string, term: number, skip: string | null): Promise<void> {
+    const { link } = this.deps;
+    const deadline = Date.now() + this.deps.timeoutMs;
+    await this.deps.commit.write([{ type: 'active', channel, term }]);
+    let pending = this.deps.candidates(channel).filter((n) => n !== skip);
+    let wait = 50;
+    while (pending.length > 0) {
+      const results = await Promise.allSettled(pending.map((n) => link.request(n, 'repl.activate', { c: channel, t: term })));
+      pending = pending.filter((n, i) => results[i]!.status === 'rejected' && link.members().includes(n));
+      if (pending.length === 0 || this.deps.tolerant()) return;
+      if (Date.now() > deadline) throw new HashpubError('unavailable', 'the nodes that would take this channel over did not confirm its term; retry', { retryAfter: 1 });
+      await sleep(wait);
+      wait = Math.min(wait * 2, 400);
+    }
   }
 
   /** Raises the term of a channel this node owns above every promise of its candidates; returns the new term. */

@@ -69,6 +69,7 @@ export class ClusterReplication implements Replication {
         ch.term = await this.claims.reclaim(ch.name, ch.term, { epoch: snap.epoch, offset: snap.offset });
         this.follower.invalidate(ch.name);
       },
+      activate: (ch, replica) => this.claims.activate(ch.name, ch.term, replica),
       fenced: (c) => deps.owner().fenced(c),
       onAppendFrame: (n) => deps.counters?.appendFrame(n),
       onSync: (n) => deps.counters?.sync(n),
@@ -121,6 +122,7 @@ export class ClusterReplication implements Replication {
     switch (op) {
       case 'repl.claim': return this.follower.claim(from, need(c), need(t));
       case 'repl.probe': return this.follower.probe(need(c));
+      case 'repl.activate': return this.follower.activate(from, need(c), need(t));
       case 'repl.sync': return this.follower.sync(from, need(c), need(t), args.k as never);
       case 'repl.append': return this.follower.append(from, Array.isArray(args.e) ? args.e as AppendEntry[] : []);
       case 'repl.pull': return this.follower.pull(need(c), Number(args.i) || 0, args.s === true);
@@ -186,6 +188,8 @@ export class ClusterReplication implements Replication {
 
   forget(channel: string): void {
     this.links.forget(channel);
+    // The owner wrote this channel's copy directly: the replica side must read it from the store again.
+    this.follower.invalidate(channel);
   }
 
   /** Stops replicating (shutdown). */

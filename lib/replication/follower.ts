@@ -76,6 +76,17 @@ export class Follower {
     return { ok: true, copy: before };
   }
 
+  /** Owner `from` brought its replica up to date under term `t`: remember that `t` may hold acknowledged writes. */
+  async activate(from: string, channel: string, t: number): Promise<{ ok: true }> {
+    void from;
+    const copy = await this.copy(channel);
+    if (t > copy.active) {
+      copy.active = t;
+      await this.write([{ type: 'active', channel, term: t }], channel);
+    }
+    return { ok: true };
+  }
+
   /** The copy held here (owners probe their replica before a sync). */
   async probe(channel: string): Promise<CopySummary> {
     return { ...await this.copy(channel) };
@@ -87,7 +98,8 @@ export class Follower {
     const first = chunk.mode !== undefined;
     const d = decideSync(copy, t, from, first, this.deps.viewOwner(channel));
     if (!d.ok) return this.refuse(d, copy);
-    const ops = chunkOps(channel, chunk, { promised: t, owner: from });
+    const empty = first && !copy.hasState && copy.complete && copy.offset === 0 && copy.epoch === null;
+    const ops = chunkOps(channel, chunk, { promised: t, owner: from }, empty);
     copy.promised = t;
     copy.owner = from;
     copy.complete = false;

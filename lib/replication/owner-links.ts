@@ -17,6 +17,8 @@ export interface OwnerLinksDeps {
   replicaOf(channel: string): string | null;
   /** Raises the channel's term above every promise (before a new replica is relied on). */
   reclaim(ch: ReplicatedChannel): Promise<void>;
+  /** Tells the nodes that take over next that the channel's term is active (its replica is up to date). */
+  activate(ch: ReplicatedChannel, replica: string): Promise<void>;
   /** A replica answered that another node holds a newer term: this node must stop owning the channel. */
   fenced(channel: string): void;
   /** How long a take-over waits for its replica to be brought up to date. */
@@ -50,6 +52,8 @@ interface ChannelLink {
   syncing: Promise<void> | null;
   /** The replica's copy as last seen (from a claim), to skip a probe. */
   known: CopySummary | null;
+  /** The term whose activation the takers-over confirmed (acks in a term wait for it). */
+  activeTerm: number;
 }
 
 type AppendResult = { ok: true } | Refused | { ok: false; error: unknown };
@@ -152,7 +156,7 @@ export class OwnerLinks {
   private linkOf(ch: ReplicatedChannel): ChannelLink {
     let l = this.links.get(ch.name);
     if (!l) {
-      l = { ch, target: null, synced: false, gen: 0, queue: [], syncing: null, known: null };
+      l = { ch, target: null, synced: false, gen: 0, queue: [], syncing: null, known: null, activeTerm: 0 };
       this.links.set(ch.name, l);
     }
     l.ch = ch;
@@ -242,6 +246,12 @@ export class OwnerLinks {
         this.deps.onSync?.(chunks);
         if (l.ch.released || this.links.get(name) !== l) return;
         if (this.deps.replicaOf(name) !== target) continue; // the view moved on meanwhile
+        if (l.activeTerm !== l.ch.term) {
+          const term = l.ch.term;
+          await this.deps.activate(l.ch, target);
+          l.activeTerm = term;
+          if (l.ch.released || this.links.get(name) !== l) return;
+        }
         l.gen++;
         l.synced = true;
         for (const b of [...l.queue]) {

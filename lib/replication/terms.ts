@@ -21,6 +21,8 @@ export interface CopySummary {
   lastTerm: number;
   /** False while a sync is writing the copy. */
   complete: boolean;
+  /** Highest term this node knows was active (its replica was brought up to date, so acks may exist in it). */
+  active: number;
   /** Anything is stored: a stream, a config or bans. */
   hasState: boolean;
 }
@@ -38,7 +40,7 @@ export function summarize(r: ChannelRecord): CopySummary {
   const last = r.history.length > 0 ? r.history[r.history.length - 1]! : undefined;
   return {
     term: r.term, promised: Math.max(r.promised, r.term), owner: r.owner, epoch: r.epoch, offset: r.offset,
-    lastTerm: last && last.offset === r.offset ? last.term ?? 0 : 0, complete: r.complete,
+    lastTerm: last && last.offset === r.offset ? last.term ?? 0 : 0, complete: r.complete, active: r.active ?? 0,
     hasState: r.epoch !== null || r.config !== null || Object.keys(r.bans).length > 0,
   };
 }
@@ -96,28 +98,28 @@ export interface Survivor {
 }
 
 /**
- * Picks the copy a new owner continues from. Acknowledged writes of term T are on the owner and the replica of
- * T, so the newest complete copy holds them all, unless a node promised a higher term to someone else: then that
- * term's copies may have had writes nobody here holds, and the stream continues under a new epoch (a signalled
- * gap). Promises this node made to itself do not count: whatever it wrote under them is in its own copy.
+ * Picks the copy a new owner continues from. Acknowledged writes of term T are on the owner and the replica of T,
+ * so the newest complete copy holds them all, unless a newer term was ACTIVE (its owner had brought a replica up
+ * to date under it and told the nodes that may take over next): then that term's copies may hold acknowledged
+ * writes nobody here has, and the stream continues under a new epoch (a signalled gap). A term that was only
+ * claimed (its claimer died before its replica was up to date) acknowledged nothing and forces nothing.
  */
-export function chooseSurvivor(answers: ClaimAnswer[], self: string): Survivor {
+export function chooseSurvivor(answers: ClaimAnswer[]): Survivor {
   let best: ClaimAnswer | null = null;
   let settings: ClaimAnswer | null = null;
-  let promisedElsewhere = 0;
+  let active = 0;
   let anyState = false;
   for (const a of answers) {
     const c = a.copy;
-    if (c.owner !== self && c.owner !== '') promisedElsewhere = Math.max(promisedElsewhere, c.promised);
-    promisedElsewhere = Math.max(promisedElsewhere, c.term);
+    active = Math.max(active, c.active, c.complete ? c.term : 0);
     if (c.hasState) anyState = true;
     if (c.hasState && (!settings || c.term > settings.copy.term)) settings = a;
     if (!c.complete || c.epoch === null) continue;
     if (!best || c.term > best.copy.term || (c.term === best.copy.term && c.offset > best.copy.offset)) best = a;
   }
-  if (best && best.copy.term >= promisedElsewhere) return { source: best.node, newEpoch: false, settingsFrom: best.node };
+  if (best && best.copy.term >= active) return { source: best.node, newEpoch: false, settingsFrom: best.node };
   // No stream survives: a fresh channel (nothing anywhere) or lost data (a new epoch, signalled to resuming clients).
-  return { source: null, newEpoch: anyState || promisedElsewhere > 0, settingsFrom: settings?.node ?? null };
+  return { source: null, newEpoch: anyState || active > 0, settingsFrom: settings?.node ?? null };
 }
 
 /** How an owner brings a replica up to date: send everything, or only what follows `from`. */

@@ -32,10 +32,8 @@ export class GroupCommit {
 
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
-      // A write that clears a channel reads what is stored: it starts a round of its own, after the earlier writes.
-      let cut = 1;
-      while (cut < this.queue.length && !this.queue[cut]!.ops.some((op) => op.type === 'clear')) cut++;
-      const round = this.queue.splice(0, cut);
+      const round = this.queue;
+      this.queue = [];
       const ops = round.length === 1 ? round[0]!.ops : round.flatMap((p) => p.ops);
       this.batches++;
       try {

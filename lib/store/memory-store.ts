@@ -37,6 +37,7 @@ export class MemoryStore implements Store {
           r.promised = Math.max(r.promised, op.term);
           break;
         case 'meta': Object.assign(r, { promised: Math.max(op.promised, r.term), owner: op.owner, complete: op.complete }); break;
+        case 'active': r.active = Math.max(r.active, op.term); break;
         case 'config': r.config = structuredClone(op.config); break;
         case 'ban': r.bans[op.user] = op.until; break;
         case 'unban': delete r.bans[op.user]; break;

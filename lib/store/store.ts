@@ -17,6 +17,11 @@ export interface ChannelRecord {
   owner: string;
   /** False while a copy is being written by a catch-up: then only config and bans can be trusted. */
   complete: boolean;
+  /**
+   * Highest term known to be active: its owner brought its replica up to date under it, so writes may have been
+   * acknowledged in it. Owners tell the nodes that may take the channel over next.
+   */
+  active: number;
   /** Retained messages in offset order (oldest first). */
   history: Message[];
   /** Recent idempotency keys with the offset they were published at, oldest first. */
@@ -29,15 +34,13 @@ export type StoreOp =
   | { type: 'drop'; channel: string; offset: number }
   | { type: 'position'; channel: string; epoch: string; offset: number; term: number }
   | { type: 'meta'; channel: string; promised: number; owner: string; complete: boolean }
+  | { type: 'active'; channel: string; term: number }
   | { type: 'config'; channel: string; config: ChannelConfig }
   | { type: 'ban'; channel: string; user: string; until: number }
   | { type: 'unban'; channel: string; user: string }
   | { type: 'id'; channel: string; id: string; offset: number }
   | { type: 'dropId'; channel: string; offset: number }
-  /**
-   * Removes what is stored for the channel before this write (put it before the write's other ops for the
-   * channel); with `keepMessages` the retained messages stay and everything else goes.
-   */
+  /** Removes what is stored for the channel (ops before it in the write included); `keepMessages` keeps the messages. */
   | { type: 'clear'; channel: string; keepMessages?: boolean };
 
 /** Durable storage of channel state. Implementations: level-store.ts, memory-store.ts. */
@@ -59,7 +62,7 @@ export interface Store {
 }
 
 export const emptyRecord = (): ChannelRecord => ({
-  config: null, bans: {}, epoch: null, offset: 0, term: 0, promised: 0, owner: '', complete: true, history: [], ids: [],
+  config: null, bans: {}, epoch: null, offset: 0, term: 0, promised: 0, owner: '', complete: true, active: 0, history: [], ids: [],
 });
 
 /** True if nothing at all is stored for the channel. */
@@ -69,13 +72,18 @@ export const isEmptyRecord = (r: ChannelRecord): boolean =>
 /** The channel a store op is about. */
 export const opChannel = (op: StoreOp): string => (op.type === 'append' ? op.message.channel : op.channel);
 
-/** The ops that replace everything stored for `channel` with `record`. */
-export function recordOps(channel: string, record: ChannelRecord): StoreOp[] {
-  const ops: StoreOp[] = [{ type: 'clear', channel }];
+/** True if nothing but a promise (meta) is stored: writing a record over it needs no `clear`. */
+export const holdsNothing = (r: ChannelRecord): boolean =>
+  r.epoch === null && r.config === null && Object.keys(r.bans).length === 0 && r.history.length === 0 && r.ids.length === 0;
+
+/** The ops that replace everything stored for `channel` with `record` (`clear: false` when nothing is stored). */
+export function recordOps(channel: string, record: ChannelRecord, clear = true): StoreOp[] {
+  const ops: StoreOp[] = clear ? [{ type: 'clear', channel }] : [];
   if (record.config) ops.push({ type: 'config', channel, config: record.config });
   for (const [user, until] of Object.entries(record.bans)) ops.push({ type: 'ban', channel, user, until });
   if (record.epoch !== null) ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term: record.term });
   ops.push({ type: 'meta', channel, promised: record.promised, owner: record.owner, complete: record.complete });
+  if (record.active > 0) ops.push({ type: 'active', channel, term: record.active });
   for (const message of record.history) ops.push({ type: 'append', message });
   for (const [id, offset] of record.ids) ops.push({ type: 'id', channel, id, offset });
   return ops;

@@ -73,6 +73,8 @@ declare module 'hyperswarm' {
       readonly destroyed: boolean
       rawBytesRead: number
       rawBytesWritten: number
+      /** The UDX stream underneath, once connected: its remote end is the peer's UDP socket. */
+      readonly rawStream: { remoteHost: string | null; remotePort: number } | null
       write(data: Buffer): boolean
       end(): void
       destroy(err?: Error): void

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
 import { ClusterRouter, MAX_HOPS } from '../../lib/cluster/remote.js';
-import type { FrameHandler, Membership, MembershipEvents } from '../../lib/cluster/membership.js';
+import type { FailureStats, FrameHandler, Membership, MembershipEvents } from '../../lib/cluster/membership.js';
 import { ownerOf } from '../../lib/cluster/router.js';
 import { Rpc } from '../../lib/cluster/rpc.js';
 import { HashpubError } from '../../lib/errors.js';
@@ -30,6 +30,8 @@ class FakeMembership extends EventEmitter<MembershipEvents> implements Membershi
     return true;
   }
   onFrame(handler: FrameHandler): void { this.handler = handler; }
+  lastHeard(id: string): number | undefined { return this.view.includes(id) ? performance.now() : undefined; }
+  failureStats(): FailureStats { return { suspicions: 0, recovered: 0, refutations: 0, deaths: 0, refusedDeaths: 0, healthMultiplier: 1 }; }
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
 }

@@ -60,6 +60,21 @@ for (const [kind, make] of stores) {
       await store.close();
     });
 
+    test('a clear removes what was stored and what the same write put before it; other channels stay', async () => {
+      const store = await make();
+      await store.open();
+      const m = (channel: string, offset: number): Message => ({ channel, epoch: 'e', offset, data: offset, time: 1 });
+      await store.write([{ type: 'append', message: m('c', 1) }, { type: 'position', channel: 'c', epoch: 'e', offset: 1, term: 1 }]);
+      await store.write([
+        { type: 'append', message: m('c', 2) }, { type: 'append', message: m('d', 1) },
+        { type: 'clear', channel: 'c' }, { type: 'append', message: m('c', 3) },
+      ]);
+      assert.deepEqual((await store.load('c')).history.map((x) => x.offset), [3]);
+      assert.equal((await store.load('c')).epoch, null);
+      assert.deepEqual((await store.load('d')).history.map((x) => x.offset), [1]);
+      await store.close();
+    });
+
     test('a resume keeps the replica\'s messages and sends only the missing ones; a reset clears stale ones', async () => {
       const store = await make();
       await store.open();

@@ -6,7 +6,7 @@ import { chooseSurvivor, decideAppend, decideClaim, decideSync, syncPlan, type C
 import { hasQuorum } from '../../lib/replication/quorum.js';
 
 const copy = (over: Partial<CopySummary> = {}): CopySummary => ({
-  term: 3, promised: 3, owner: 'A', epoch: 'e1', offset: 10, lastTerm: 3, complete: true, hasState: true, ...over,
+  term: 3, promised: 3, owner: 'A', epoch: 'e1', offset: 10, lastTerm: 3, complete: true, active: 3, hasState: true, ...over,
 });
 
 test('claims: only the owner of the claimer\'s view, above the promise (or the same claimer again)', () => {
@@ -57,29 +57,31 @@ test('appends: only the term\'s owner, on a complete copy, right after the copy\
   }
 });
 
-test('survivor: the newest complete copy; a new epoch only when a newer term may hold writes nobody here has', () => {
+test('survivor: the newest complete copy; a new epoch only when a newer ACTIVE term may hold writes nobody here has', () => {
   const a = (node: string, over: Partial<CopySummary>) => ({ node, copy: copy(over) });
   const rows: Array<[string, ReturnType<typeof a>[], string | null, boolean]> = [
     ['the replica (this node) continues after the owner died',
       [a('S', { owner: 'A' }), a('W', { term: 2, promised: 3, owner: 'A', offset: 4, lastTerm: 2 })], 'S', false],
     ['a joining node pulls the newest copy (highest term, then offset)',
-      [a('S', { term: 0, promised: 0, owner: '', epoch: null, offset: 0, hasState: false }), a('A', { offset: 12 }), a('R', { offset: 11 })], 'A', false],
-    ['a higher term on a partial copy: its owner may have acknowledged writes elsewhere',
-      [a('S', {}), a('R', { term: 4, promised: 4, owner: 'B', complete: false })], null, true],
-    ['a term promised to another owner above every complete copy: new epoch',
-      [a('S', {}), a('W', { term: 3, promised: 5, owner: 'B' })], null, true],
-    ['a promise this node made to itself does not count',
-      [a('S', { promised: 6, owner: 'S' }), a('W', { promised: 6, owner: 'S' })], 'S', false],
+      [a('S', { term: 0, promised: 0, owner: '', epoch: null, offset: 0, hasState: false, active: 0 }), a('A', { offset: 12 }), a('R', { offset: 11 })], 'A', false],
+    ['a newer term was active (owner and replica of it are gone): new epoch',
+      [a('S', {}), a('W', { term: 2, promised: 4, owner: 'B', active: 4, offset: 3 })], null, true],
+    ['a newer term that was only claimed (its claimer died before its replica was synced) forces nothing',
+      [a('S', {}), a('W', { term: 3, promised: 7, owner: 'B', active: 3 })], 'S', false],
+    ['a partial copy of a newer term that never became active forces nothing',
+      [a('S', {}), a('R', { term: 4, promised: 4, owner: 'B', complete: false, active: 3 })], 'S', false],
+    ['a partial copy while its term was active (a replica re-synced in an active term): its complete peers decide',
+      [a('S', { term: 3, offset: 10 }), a('R', { term: 4, promised: 4, owner: 'B', complete: false, active: 4 })], null, true],
     ['nothing anywhere: a fresh channel, not a loss',
-      [a('S', { term: 0, promised: 0, owner: '', epoch: null, offset: 0, lastTerm: 0, hasState: false })], null, false],
+      [a('S', { term: 0, promised: 0, owner: '', epoch: null, offset: 0, lastTerm: 0, hasState: false, active: 0 })], null, false],
   ];
   for (const [name, answers, source, newEpoch] of rows) {
-    const s = chooseSurvivor(answers, 'S');
+    const s = chooseSurvivor(answers);
     assert.equal(s.source, source, name);
     assert.equal(s.newEpoch, newEpoch, name);
   }
   // Settings survive a new epoch: they come from the newest copy, partial or not.
-  const s = chooseSurvivor([a('S', { term: 2 }), a('R', { term: 4, promised: 4, owner: 'B', complete: false })], 'S');
+  const s = chooseSurvivor([a('S', { term: 2 }), a('R', { term: 4, promised: 4, owner: 'B', complete: false, active: 4 })]);
   assert.equal(s.settingsFrom, 'R');
 });
 
