@@ -122,9 +122,10 @@ export class ChannelOwner implements Owner, LocalOwner {
         throw new HashpubError('forbidden', 'publishing is not allowed: channel has clientPublish off and the token has no "publish" right');
       }
     }
+    // A duplicate answer is an acknowledgement: only an owner that may write gives one.
+    this.checkWritable(st);
     const dup = await this.duplicate(st, req.id);
     if (dup) return dup;
-    this.checkWritable(st);
     let data = req.data;
     const hooks = this.deps.hooks;
     if (!system && hooks?.has('publish')) {
@@ -225,7 +226,7 @@ export class ChannelOwner implements Owner, LocalOwner {
   async placement(channel: string): Promise<Placement> {
     const base = this.deps.placement?.(channel) ?? { owner: this.deps.router.self, replicas: [] };
     const st = this.states.get(channel);
-    if (!st || st.readOnly) return { ...base, loaded: false, replica: null };
+    if (!st) return { ...base, loaded: false, replica: null };
     const r = this.deps.replication.status(channel);
     const mode = this.deps.replication.mode();
     return {
@@ -256,7 +257,7 @@ export class ChannelOwner implements Owner, LocalOwner {
   }
 
   held(): Iterable<ChannelState> {
-    return [...this.states.values()].filter((st) => !st.readOnly);
+    return this.states.values();
   }
 
   holds(channel: string): boolean {
@@ -307,9 +308,6 @@ export class ChannelOwner implements Owner, LocalOwner {
 
   private checkWritable(st: ChannelState): void {
     checkHeld(st);
-    if (st.readOnly) {
-      throw new HashpubError('unavailable', 'this node does not see a majority of the cluster: it serves reads only; retry the write on another node', { retryAfter: 1 });
-    }
     this.deps.replication.checkWritable();
   }
 
@@ -329,11 +327,11 @@ export class ChannelOwner implements Owner, LocalOwner {
     if (st) return st;
     let p = this.loading.get(channel);
     if (!p) {
-      p = this.deps.replication.acquire(channel).then(({ record, readOnly }) => {
+      p = this.deps.replication.acquire(channel).then((record) => {
         this.loading.delete(channel);
-        const loaded = new ChannelState(channel, record, this.now(), readOnly);
+        const loaded = new ChannelState(channel, record, this.now());
         this.states.set(channel, loaded);
-        if (!readOnly) this.deps.replication.attach(loaded);
+        this.deps.replication.attach(loaded);
         this.touch(channel);
         return loaded;
       }, (err) => {

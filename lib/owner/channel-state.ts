@@ -47,8 +47,6 @@ export class ChannelState implements ReplicatedChannel {
   seq = 0;
   /** Writes not yet committed, oldest first. */
   readonly pending: PendingWrite[] = [];
-  /** Loaded without owning it (this node sees no majority): reads only. */
-  readonly readOnly: boolean;
   /** Handed to another node: every operation on this object must stop. */
   released = false;
   /** push node id -> session -> user. */
@@ -62,11 +60,10 @@ export class ChannelState implements ReplicatedChannel {
   /** `users` keys sorted (presence pages), rebuilt after a change. */
   private sorted: string[] | null = null;
 
-  constructor(readonly name: string, rec: ChannelRecord, now: number, readOnly = false) {
+  constructor(readonly name: string, rec: ChannelRecord, now: number) {
     this.config = { ...defaultChannelConfig(), ...(rec.config ?? {}) };
     this.bans = new Map(Object.entries(rec.bans).filter(([, until]) => until > now));
     this.term = rec.term;
-    this.readOnly = readOnly;
     this.epoch = rec.epoch ?? newEpoch();
     this.assigned = this.committed = rec.offset;
     this.history = rec.history.filter((m) => m.offset <= rec.offset);

@@ -11,7 +11,7 @@ import { OwnerLinks } from './owner-links.js';
 import { KnownMembers } from './quorum.js';
 import type { LocalOwner, NodeLink, ReplicaStatus, ReplicatedChannel, Replication, ReplicationMode } from './replication.js';
 import { takeLocally } from './single-copy.js';
-import { summarize, type Refusal } from './terms.js';
+import type { Refusal } from './terms.js';
 
 /** Counters the replication layer reports (lib/metrics.ts turns them into Prometheus metrics). */
 export interface ReplicationCounters {
@@ -132,21 +132,19 @@ export class ClusterReplication implements Replication {
 
   // ---- Replication ----
 
-  async acquire(channel: string): Promise<{ record: ChannelRecord; readOnly: boolean }> {
+  async acquire(channel: string): Promise<ChannelRecord> {
     const { link, store, commit } = this.deps;
     const mode = this.mode();
     this.follower.invalidate(channel);
-    if (mode.copies === 1 && link.members().length === 1) {
-      return { record: await takeLocally(store, commit, channel, link.self), readOnly: false };
-    }
-    if (!mode.quorum) return { record: await this.readOnly(channel, mode), readOnly: true };
+    if (mode.copies === 1 && link.members().length === 1) return takeLocally(store, commit, channel, link.self);
+    if (!mode.quorum) this.checkWritable();
     const { record, copies } = await this.claims.acquire(channel);
     this.follower.invalidate(channel);
     const ch: ReplicatedChannel = { name: channel, term: record.term, seq: 0, released: false, snapshot: () => record };
     const replica = this.replicaOf(channel);
     if (mode.copies === 2) await this.links.syncNow(ch, replica ? copies.get(replica) ?? null : null);
     else if (replica) void this.links.syncNow(ch, copies.get(replica) ?? null).catch(() => {});
-    return { record, readOnly: false };
+    return record;
   }
 
   attach(ch: ReplicatedChannel): void {
@@ -166,7 +164,7 @@ export class ClusterReplication implements Replication {
     if (m.writable) return;
     const seen = this.deps.link.members().filter((id) => this.known.has(id)).length;
     throw new HashpubError('unavailable', `this node sees ${seen} of the ${m.known.length} cluster nodes it knows, not a majority, ` +
-      'so it cannot keep two copies safely: retry on another node, or start nodes with --min-copies 1 to accept one copy', { retryAfter: 1 });
+      'so it cannot own channels safely: retry on another node, or start nodes with --min-copies 1 to accept one copy', { retryAfter: 1 });
   }
 
   status(channel: string): ReplicaStatus {
@@ -217,15 +215,6 @@ export class ClusterReplication implements Replication {
     return this.deps.ranked(channel, view, 2)[1] ?? null;
   }
 
-  /** The local copy, read-only (no majority in view): only a complete copy with a stream is served. */
-  private async readOnly(channel: string, mode: ReplicationMode): Promise<ChannelRecord> {
-    const record = await this.deps.store.load(channel);
-    const s = summarize(record);
-    if (s.complete && s.epoch !== null) return record;
-    const seen = this.deps.link.members().filter((id) => this.known.has(id)).length;
-    throw new HashpubError('unavailable', `this node sees ${seen} of the ${mode.known.length} cluster nodes it knows (no majority) ` +
-      'and holds no copy of this channel: retry on another node', { retryAfter: 1 });
-  }
 }
 
 function need<T extends string | number>(v: T): T {

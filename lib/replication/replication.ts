@@ -46,9 +46,10 @@ export interface Replication {
   /**
    * Takes `channel` over for this node: claims a new ownership term from the nodes that may hold it (fencing
    * the old owner), continues from the newest surviving copy (a new epoch when acknowledged data may be lost)
-   * and brings the replica up to date. Without a quorum it answers the local copy read-only, or throws.
+   * and brings the replica up to date. Throws `unavailable` without a quorum: a node's own copy may end in
+   * writes that were never acknowledged, so it is not served on its own.
    */
-  acquire(channel: string): Promise<{ record: ChannelRecord; readOnly: boolean }>;
+  acquire(channel: string): Promise<ChannelRecord>;
   /** The owner now holds `ch`, made from the record `acquire` answered: replication follows this object. */
   attach(ch: ReplicatedChannel): void;
   /** Resolves once write batch `seq` (`ops`, written after offset `prevOffset`) is durable on the replica. */

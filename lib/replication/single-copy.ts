@@ -10,8 +10,8 @@ import type { ReplicaStatus, Replication, ReplicationMode } from './replication.
 export class SingleCopy implements Replication {
   constructor(private readonly store: Store, private readonly commit: GroupCommit, private readonly self: string) {}
 
-  async acquire(channel: string): Promise<{ record: ChannelRecord; readOnly: boolean }> {
-    return { record: await takeLocally(this.store, this.commit, channel, this.self), readOnly: false };
+  acquire(channel: string): Promise<ChannelRecord> {
+    return takeLocally(this.store, this.commit, channel, this.self);
   }
 
   async replicate(): Promise<void> {}

@@ -152,7 +152,7 @@ describe('a 3-node cluster', () => {
 });
 
 describe('when copies are lost', () => {
-  test('a node left alone by a crashed peer refuses writes (503) but keeps serving reads', async () => {
+  test('a node left alone by a crashed peer refuses to own channels (503), reads included, until the peer is back', async () => {
     const c = await cluster(2);
     const [a, b] = c.nodes;
     const ch = await channelPlaced(c, a!.id, null, 'alone');
@@ -168,9 +168,9 @@ describe('when copies are lost', () => {
     assert.equal(r.status, 503, JSON.stringify(r.body));
     assert.equal(r.body.error.code, 'unavailable');
     assert.ok(r.headers.get('retry-after'));
+    // Its own copy may end in writes nobody acknowledged (the other side may own the channel now): not served.
     const h = await a!.api('GET', `/v1/channels/${ch}/history`);
-    assert.equal(h.status, 200, JSON.stringify(h.body));
-    assert.deepEqual(h.body.messages.map((m: { data: number }) => m.data), [1, 2, 3]);
+    assert.equal(h.status, 503, JSON.stringify(h.body));
     // The peer comes back: writes are accepted again, on the same stream.
     await b!.restart();
     const again = await publish(a!, ch, { data: 4 });
