@@ -15,7 +15,8 @@ const CLK_TCK = 100; // Linux USER_HZ
 /** `ulimit -n` of every node process. */
 export const FD_LIMIT = 20_000;
 
-interface CliProc { child: ChildProcess; out: () => string; tail: () => string }
+/** A spawned CLI process: the child, its stdout so far (last 20 kB) and its stderr tail (last 4 kB). */
+export interface CliProc { child: ChildProcess; out: () => string; tail: () => string }
 
 export interface ClusterOptions {
   nodes: number;
@@ -51,7 +52,8 @@ function freePort(): Promise<number> {
 /** `id`: the node's own id (GET /v1/cluster "self"), known once start() resolves. */
 export interface NodeProc { url: string; id: string; pid: number; proc: CliProc; data: string }
 
-function spawnCli(bin: string, args: string[], cpus: string | null, track: (c: ChildProcess) => void): CliProc {
+/** Spawns `node <bin> ...args` under `ulimit -n FD_LIMIT` (optionally pinned with taskset); `track` gets the child. */
+export function spawnCli(bin: string, args: string[], cpus: string | null, track: (c: ChildProcess) => void): CliProc {
   const cmd = [...(cpus && existsSync('/usr/bin/taskset') ? ['/usr/bin/taskset', '-c', cpus] : []), process.execPath, ...nodeFlags(), bin, ...args];
   const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('/bin/sh', ['-c', `ulimit -n ${FD_LIMIT} && exec ${quoted}`], {
@@ -74,7 +76,8 @@ function nodeFlags(): string[] {
   return (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 }
 
-async function waitOutput(p: CliProc, re: RegExp, ms: number, what: string): Promise<RegExpExecArray> {
+/** Waits until the process's stdout matches `re`; throws if it exits first or after `ms`. */
+export async function waitOutput(p: CliProc, re: RegExp, ms: number, what: string): Promise<RegExpExecArray> {
   const deadline = Date.now() + ms;
   for (;;) {
     const m = re.exec(p.out());
@@ -85,7 +88,8 @@ async function waitOutput(p: CliProc, re: RegExp, ms: number, what: string): Pro
   }
 }
 
-async function stopCli(p: CliProc): Promise<void> {
+/** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone (or 6 s passed). */
+export async function stopCli(p: CliProc): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
   const gone = new Promise<void>((r) => p.child.once('exit', () => r()));
   p.child.kill('SIGTERM');

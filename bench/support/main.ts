@@ -12,7 +12,7 @@ export function environment() {
 }
 
 /**
- * Runs `main`, then kills every child (`killAll`) and exits: 0 when it resolved, 1 when it threw (the stack
+ * Runs `main`, then kills every child (`killAll`) and exits: process.exitCode (default 0) when it resolved, 1 when it threw (the stack
  * logged); 2 if it has not finished after `hardStopMs`.
  */
 export function runMain(main: () => Promise<void>, o: { log: (msg: string) => void; killAll: () => void; hardStopMs: number }): void {
@@ -25,7 +25,7 @@ export function runMain(main: () => Promise<void>, o: { log: (msg: string) => vo
 
   main().then(() => {
     o.killAll();
-    process.exit(0);
+    process.exit(process.exitCode ?? 0);
   }, (err) => {
     o.log(`fatal: ${String((err as Error)?.stack ?? err)}`);
     o.killAll();
