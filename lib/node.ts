@@ -124,7 +124,7 @@ class Node implements HashpubNode {
     const metrics = this.metrics;
     const cluster = this.cluster;
     this.owner = new ChannelOwner({ commit, replication, router, hooks: this.hookRunner, log: this.log,
-      onPublish: () => metrics.messagesIn.inc(), presenceIntervalMs: o.presenceIntervalMs, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
+      onPublish: () => metrics.messagesIn.inc(), presenceIntervalMs: o.presenceIntervalMs, beforeUse: cluster ? () => cluster.checkStall() : undefined, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
     this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, sessionTtlMs: o.sessionTtlSeconds * 1000,
       presenceGraceMs: o.presenceGraceSeconds * 1000,
       onDeliver: (n) => { if (n) metrics.messagesOut.inc(n); } });

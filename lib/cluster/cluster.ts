@@ -14,6 +14,7 @@ import { HyperswarmMembership } from './hyperswarm-membership.js';
 import { ClusterRouter } from './remote.js';
 import { ownerOf, replicasOf } from './router.js';
 import { Rpc } from './rpc.js';
+import { StallWatch } from './stall-watch.js';
 
 export interface ClusterDeps {
   self: string;
@@ -60,6 +61,7 @@ export class Cluster {
   private membership: HyperswarmMembership | null = null;
   private rpc: Rpc | null = null;
   private closeBootstrap: (() => Promise<void>) | null = null;
+  private stallWatch: StallWatch | null = null;
   /** "HOST:PORT,..." of the bootstrap nodes in use. */
   bootstrap: string | null = null;
 
@@ -92,6 +94,11 @@ export class Cluster {
       },
     });
     m.sourcesReplication = () => ({ ...this.replication.lag(), mode: this.replication.mode() });
+  }
+
+  /** Call before using a channel: notices that this node just woke from a stall (see stall-watch.ts). */
+  checkStall(): void {
+    this.stallWatch?.check();
   }
 
   /** Admitted live members, this node included. */
@@ -144,7 +151,16 @@ export class Cluster {
     this.rpc = rpc;
     this.router.attach(membership, rpc);
     let view = membership.members();
+    let joined = new Set<string>();
+    // Others need failure detection (heartbeats + a suspicion of failureTimeoutMs) to fail this node over: a stall
+    // well below that is harmless, one near it may not be.
+    this.stallWatch = new StallWatch(Math.min(1000, o.failureTimeoutMs / 3), (stalledMs) => {
+      log.warn({ stalledMs: Math.round(stalledMs) }, 'this node stood still: it drops its channels (others may have taken them over) and registers its subscriptions again');
+      this.deps.owner().dropChannels(() => true);
+      this.deps.push().reregister(() => true).catch((err) => log.error({ err }, 're-registering subscriptions failed'));
+    });
     membership.on('join', (id) => {
+      joined.add(id);
       void this.replication.joined(id).catch((err) => log.error({ err }, 'storing the cluster members failed'));
       rpc.notify(id, 'cluster.known', { ids: this.replication.known.ids() });
     });
@@ -157,8 +173,11 @@ export class Cluster {
       const now = membership.members();
       view = now;
       const quorumChanged = this.replication.quorumChanged();
-      // Without a change of quorum only moved channels go; when it changes every channel is taken over again.
-      const moved = (c: string) => quorumChanged || ownerOf(c, before) !== ownerOf(c, now);
+      // Without a change of quorum only moved channels go; when it changes every channel is taken over again. A
+      // node that (re)joined may have declared this one dead and dropped its subscribers: register them again.
+      const back = joined;
+      joined = new Set();
+      const moved = (c: string) => quorumChanged || ownerOf(c, before) !== ownerOf(c, now) || back.has(ownerOf(c, now));
       this.deps.owner().dropChannels((c) => quorumChanged || ownerOf(c, now) !== self);
       this.replication.viewChanged();
       this.deps.push().reregister(moved).catch((err) => log.error({ err }, 're-registering subscriptions failed'));
@@ -185,6 +204,7 @@ export class Cluster {
 
   /** Leaves the cluster and closes the in-process bootstrap, if any. */
   async stop(): Promise<void> {
+    this.stallWatch?.stop();
     this.replication.close();
     this.rpc?.close();
     await this.membership?.stop();

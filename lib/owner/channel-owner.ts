@@ -30,6 +30,8 @@ export interface ChannelOwnerDeps {
   placement?: (channel: string) => { owner: string; replicas: string[] };
   /** Presence events of one interval go out as one diff per push node. @default 1000 */
   presenceIntervalMs?: number;
+  /** Called before a channel is used: lets the node notice it just woke from a stall (and drop what it held). */
+  beforeUse?: () => void;
 }
 
 /** Idle channel state is dropped from memory after this long (it stays in the store). */
@@ -307,6 +309,7 @@ export class ChannelOwner implements Owner, LocalOwner {
   }
 
   private checkWritable(st: ChannelState): void {
+    this.deps.beforeUse?.();
     checkHeld(st);
     this.deps.replication.checkWritable();
   }
@@ -323,6 +326,7 @@ export class ChannelOwner implements Owner, LocalOwner {
   }
 
   private async state(channel: string): Promise<ChannelState> {
+    this.deps.beforeUse?.();
     const st = this.states.get(channel);
     if (st) return st;
     let p = this.loading.get(channel);

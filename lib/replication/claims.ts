@@ -31,6 +31,16 @@ export interface Acquired {
   copies: Map<string, CopySummary>;
 }
 
+/** Another node took the channel over under a higher term: this node's state of it is stale. */
+export class FencedError extends HashpubError {
+  /** The term the other node holds. */
+  readonly term: number;
+  constructor(channel: string, term: number) {
+    super('unavailable', 'another node took this channel over meanwhile; retry', { retryAfter: 1, channel });
+    this.term = term;
+  }
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** Claims and take-overs of channels by this node. */
@@ -90,9 +100,13 @@ export class Claims {
     }
   }
 
-  /** Raises the term of a channel this node owns above every promise of its candidates; returns the new term. */
+  /**
+   * Raises the term of a channel this node owns by one; returns the new term. It never outbids: a candidate that
+   * promised that term (or a higher one) to another node means someone took the channel over meanwhile (this node
+   * was paused or cut off), so this node's state is stale and it throws `fenced`.
+   */
   async reclaim(channel: string, current: number, record: { epoch: string | null; offset: number }): Promise<number> {
-    const { term } = await this.claim(channel, current + 1, { complete: true });
+    const { term } = await this.claim(channel, current + 1, { complete: true }, false);
     const ops: StoreOp[] = [{ type: 'meta', channel, promised: term, owner: this.deps.link.self, complete: true }];
     if (record.epoch !== null) ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term });
     await this.deps.commit.write(ops);
@@ -103,7 +117,7 @@ export class Claims {
    * Claims term `proposed` (or the first one above every refusal) from the candidates. The promise is stored here
    * first, so a concurrent lower claim is refused by this node too.
    */
-  private async claim(channel: string, proposed: number, own: Pick<ChannelRecord, 'complete'>): Promise<{ term: number; answers: ClaimAnswer[] }> {
+  private async claim(channel: string, proposed: number, own: Pick<ChannelRecord, 'complete'>, outbid = true): Promise<{ term: number; answers: ClaimAnswer[] }> {
     const { link, log } = this.deps;
     const deadline = Date.now() + this.deps.timeoutMs;
     // The first answer of each candidate is kept: it shows the copy as it was before any of our claims.
@@ -123,6 +137,7 @@ export class Claims {
         else missing.push(node); // not_owner: its view has not caught up with ours yet
       });
       if (above >= proposed) {
+        if (!outbid) throw new FencedError(channel, above);
         proposed = above + 1;
         continue;
       }

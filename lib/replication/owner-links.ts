@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { HashpubError } from '../errors.js';
 import type { StoreOp } from '../store/store.js';
 import { chunksOf } from './chunks.js';
+import { FencedError } from './claims.js';
 import type { AppendEntry, Refused } from './follower.js';
 import type { NodeLink, ReplicaStatus, ReplicatedChannel } from './replication.js';
 import { syncPlan, type CopySummary } from './terms.js';
@@ -261,6 +262,12 @@ export class OwnerLinks {
         }
         return;
       } catch (err) {
+        if (err instanceof FencedError) {
+          log.warn({ channel: name, term: l.ch.term, newer: err.term }, 'another node took the channel over meanwhile: releasing it');
+          this.forget(name);
+          this.deps.fenced(name);
+          return;
+        }
         log.debug({ err, channel: name, target }, 'replica catch-up failed; retrying');
         await sleep(delay);
         delay = Math.min(delay * 2, 1000);
