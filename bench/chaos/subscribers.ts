@@ -153,7 +153,10 @@ export class ChaosSubscriber {
       const connectDeadline = setTimeout(() => { if (!connected) ws.terminate(); }, this.o.connectTimeoutMs);
       ws.on('open', async () => {
         const token = await signToken(this.ctx.control.jwtSecret, this.user, { ttlSeconds: 86_400 });
-        send({ type: 'connect', token, ...(this.session ? { session: this.session } : {}) });
+        // Resuming a session, say where this client really is: frames written to the dropped socket may never
+        // have arrived (spec/protocol.md, connect.since).
+        const since = this.session ? { since: Object.fromEntries(this.positions) } : {};
+        send({ type: 'connect', token, ...(this.session ? { session: this.session } : {}), ...since });
       });
       ws.on('message', (data) => {
         lastFrame = Date.now();

@@ -26,6 +26,10 @@ import type { FrameHandler, LinkStats, Membership, MembershipEvents, StatsSource
 export { admissionProof, clusterTopic, FrameKind, WIRE_VERSION } from './admission.js';
 export type { HyperswarmMembershipOptions } from './membership-options.js';
 
+/** Reconnect delays after 1, 2, 3 and more failed attempts (with hyperswarm's jitter). */
+const RECONNECT_BACKOFFS: [number, number, number, number] = [250, 500, 1000, 2000];
+/** A lost member is dialed directly for this long. */
+const LOST_SEEK_MS = 10 * 60_000;
 const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
 /** Bodies larger than this are refused before admission: an unknown peer cannot make us buffer much. */
@@ -59,6 +63,8 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   private readonly keyPair: DHT.KeyPair;
   private readonly topic: Buffer;
   private readonly links = new Map<string, Link>();
+  /** Members that left, dialed directly until they are back: id -> when to give up. */
+  private readonly lost = new Map<string, NodeJS.Timeout>();
   private view: string[];
   private handler: FrameHandler | null = null;
   private swarm: Hyperswarm | null = null;
@@ -135,7 +141,9 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
       ephemeral: false,
       firewalled: false,
     });
-    const swarm = new Hyperswarm({ dht, keyPair: this.keyPair });
+    // hyperswarm's default reconnect delays (1, 5, 15 s, then give up) keep a member that was paused or cut off for
+    // a few seconds out of the cluster for 15-20 s; a cluster wants its members back within a second or two.
+    const swarm = new Hyperswarm({ dht, keyPair: this.keyPair, backoffs: RECONNECT_BACKOFFS });
     this.swarm = swarm;
     swarm.on('connection', (conn) => this.onConnection(conn));
     this.detector.start();
@@ -166,6 +174,8 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     if (this.stopping) return this.stopping;
     this.stopped = true;
     this.detector.stop();
+    for (const timer of this.lost.values()) clearTimeout(timer);
+    this.lost.clear();
     for (const link of this.links.values()) this.close(link);
     this.links.clear();
     this.dirty = [];
@@ -245,6 +255,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     link.admitted = true;
     link.url = url;
     this.counters.admitted++;
+    this.foundLost(link.id);
     this.detector.add(link.id, () => remoteAddress(link.conn));
     this.updateView();
     this.emit('join', link.id);
@@ -266,8 +277,30 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     if (!link.admitted || this.stopped) return;
     this.detector.remove(link.id);
     this.updateView();
+    this.seekLost(link.id);
     this.emit('leave', link.id);
     this.emit('change');
+  }
+
+  /**
+   * A member is gone (crashed, paused, cut off): dial it directly (hyperswarm retries an explicit peer at the last
+   * reconnect delay) instead of waiting for topic discovery, for up to LOST_SEEK_MS.
+   */
+  private seekLost(id: string): void {
+    if (!this.swarm || this.stopped) return;
+    clearTimeout(this.lost.get(id));
+    const key = Buffer.from(id, 'hex');
+    this.swarm.joinPeer(key);
+    this.lost.set(id, setTimeout(() => this.foundLost(id), LOST_SEEK_MS).unref());
+  }
+
+  /** Stops dialing `id` directly (it is back, or was lost too long ago). */
+  private foundLost(id: string): void {
+    const timer = this.lost.get(id);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.lost.delete(id);
+    if (this.swarm && !this.stopped) this.swarm.leavePeer(Buffer.from(id, 'hex'));
   }
 
   private close(link: Link): void {

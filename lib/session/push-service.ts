@@ -23,6 +23,9 @@ export interface PushServiceDeps {
   onDeliver?: (frames: number) => void;
 }
 
+/** How long a subscription whose owner moved is registered again before the client is told (`kicked`, unavailable). */
+const REREGISTER_FOR_MS = 30_000;
+
 /** Replayed messages a deliver hook skipped for their reader: the offset advances, nothing is sent. */
 const SKIPPED = new WeakSet<Message>();
 
@@ -273,7 +276,10 @@ export class PushService implements PushTarget {
       s.conn?.send(new Prepared('subscribed', { type: 'subscribed', channel: c, epoch: r.epoch, offset: r.offset,
         recovered: r.recovered, resumed: true }), s);
     };
-    for (let attempt = 0; attempt < 3; attempt++) {
+    // The new owner may need a failure detection and a take-over first: keep trying for a while (a system channel
+    // such as $user:U for as long as the session lives: the client cannot subscribe to it itself).
+    const deadline = Date.now() + REREGISTER_FOR_MS;
+    for (let attempt = 0; system || Date.now() < deadline; attempt++) {
       if (s.ended) return;
       const current = s.subs.get(channel);
       if (attempt > 0 && current) return; // re-subscribed meanwhile (by the client or another change)
@@ -282,11 +288,11 @@ export class PushService implements PushTarget {
         return;
       } catch (err) {
         if (err instanceof HashpubError && err.code !== 'unavailable' && err.code !== 'timeout') {
-          s.conn?.send(new Prepared('kicked', { type: 'kicked', channel, reason: err.code }), s);
+          if (!system) s.conn?.send(new Prepared('kicked', { type: 'kicked', channel, reason: err.code }), s);
           return;
         }
-        this.deps.log.warn({ err, channel, attempt }, 're-registering a subscription failed');
-        await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
+        if (attempt === 0) this.deps.log.warn({ err, channel }, 're-registering a subscription failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(2000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2)));
       }
     }
     if (!s.ended && !s.subs.has(channel)) s.conn?.send(new Prepared('kicked', { type: 'kicked', channel, reason: 'unavailable' }), s);

@@ -98,6 +98,8 @@ declare module 'hyperswarm' {
       dht: HyperDHT
       keyPair?: HyperDHT.KeyPair
       maxPeers?: number
+      /** Reconnect delays (ms) after 1, 2, 3 and more failed attempts; the last repeats for explicit peers. */
+      backoffs?: [number, number, number, number]
     }
   }
 
@@ -109,6 +111,9 @@ declare module 'hyperswarm' {
     readonly destroyed: boolean
     join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): Hyperswarm.PeerDiscoverySession
     leave(topic: Buffer): Promise<void>
+    /** Keeps (re)connecting to this public key directly, whatever discovery finds. */
+    joinPeer(publicKey: Buffer): void
+    leavePeer(publicKey: Buffer): void
     flush(): Promise<boolean>
     destroy(opts?: { force?: boolean }): Promise<void>
     on(event: 'connection', listener: (conn: Hyperswarm.Connection, info: Hyperswarm.PeerInfo) => void): this
