@@ -180,8 +180,31 @@ export class PushService implements PushTarget {
       opts.announce?.(channel, r);
       return r;
     }
+    // One round trip per (session, channel) at a time: a resume and a re-registration after a view change must
+    // not both replay to the client. Deliveries are held from now on (not only once the earlier one is done).
+    if (existing) existing.pending ??= [];
+    const flows = (s.flows ??= new Map());
+    const before = flows.get(channel);
+    let done!: () => void;
+    const mine = new Promise<void>((r) => { done = r; });
+    flows.set(channel, mine);
+    try {
+      if (before) await before;
+      return await this.subscribeNow(s, channel, since, opts);
+    } finally {
+      done();
+      if (flows.get(channel) === mine) flows.delete(channel);
+      if (flows.size === 0 && s.flows === flows) s.flows = null;
+    }
+  }
+
+  private async subscribeNow(s: Session, channel: string, since: StreamPosition | undefined,
+    opts: { system?: boolean; announce?: Announce; resume?: boolean }): Promise<SubscribeResult> {
+    const existing = s.subs.get(channel);
     const sub: Sub = existing ?? { epoch: '', offset: 0, pending: null };
-    sub.pending = [];
+    sub.pending ??= [];
+    // The connection this round trip answers to: if the client reconnects meanwhile, its resume replays instead.
+    const conn = s.conn;
     s.subs.set(channel, sub);
     this.hub.add(channel, s);
     const owner = this.deps.router.owner(channel);
@@ -214,7 +237,7 @@ export class PushService implements PushTarget {
     sub.pending = null;
     if (res.term !== undefined && res.term > (this.terms.get(channel) ?? 0)) this.terms.set(channel, res.term);
     sub.epoch = res.epoch;
-    if (!s.conn) {
+    if (!s.conn || s.conn !== conn) {
       // Nobody to send to: keep the resume point where the client is.
       sub.offset = since && since.epoch === res.epoch && res.recovered ? since.offset : res.offset;
       return res;

@@ -31,6 +31,8 @@ export class Session {
   readonly subs = new SmallMap<string, Sub>();
   /** Frames for the client that happened while it was away (kicks), sent when it resumes. */
   awayFrames: Prepared[] | null = null;
+  /** Subscribe round trips in flight, per channel (null when none: most sessions most of the time). */
+  flows: Map<string, Promise<void>> | null = null;
   /** Unregistered at its channels' owners after the presence grace (positions kept for a resume). */
   away = false;
   ended = false;
