@@ -139,10 +139,11 @@ export class ChannelOwner implements Owner, LocalOwner {
       }
       if ('data' in reply && reply.data !== undefined) data = reply.data;
       checkHeld(st);
-      const again = await this.duplicate(st, req.id);
-      if (again) return again;
       this.checkWritable(st);
     }
+    // Checked again with no await before the offset is assigned: retries of one id that arrive together (a client
+    // retrying while the first try waited for a take-over) must not both be applied.
+    if (req.id !== undefined && st.recentIds.has(req.id)) return (await this.duplicate(st, req.id))!;
     const { message, batch } = st.next(data, req.client ? req.user : null, this.now(), req.id);
     await this.pipeline.write(st, batch, message);
     this.touch(channel);

@@ -73,6 +73,9 @@ export class Claims {
       ops = recordOps(channel, record, !holdsNothing(own));
     }
     record.epoch ??= newEpoch();
+    log.debug({ channel, term, source: survivor.source?.slice(0, 8) ?? null, newEpoch: survivor.newEpoch, offset: record.offset,
+      ids: record.ids.length, copies: all.map((a) => `${a.node.slice(0, 8)}:${a.copy.term}/${a.copy.offset}${a.copy.complete ? '' : '(partial)'}`) },
+    'channel taken over');
     Object.assign(record, { term, promised: term, owner: link.self, complete: true });
     ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term },
       { type: 'meta', channel, promised: term, owner: link.self, complete: true });

@@ -77,6 +77,15 @@ describe('REST API and hostile input', () => {
     assert.equal((await t.api('GET', '/v1/channels/idem/history')).body.messages.length, 1);
   });
 
+  test('retries of one id that arrive together are applied once: every answer names the same offset', async () => {
+    const tries = await Promise.all(Array.from({ length: 8 }, () => t.api('POST', '/v1/channels/together/messages', { data: 'once', id: 'same-id' })));
+    for (const r of tries) assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(new Set(tries.map((r) => r.body.offset)).size, 1, JSON.stringify(tries.map((r) => r.body)));
+    assert.equal(tries.filter((r) => !r.body.duplicate).length, 1, 'one original answer, the rest duplicates');
+    const h = await t.api('GET', '/v1/channels/together/history');
+    assert.deepEqual(h.body.messages.map((m: { data: string }) => m.data), ['once']);
+  });
+
   test('header floods get 431; slowloris is closed at the headers timeout', async () => {
     const flood = await raw(t.url, `GET /healthz HTTP/1.1\r\nhost: x\r\n${'x-junk: ' + 'a'.repeat(1000) + '\r\n'}`.repeat(1) +
       Array.from({ length: 40 }, (_, i) => `x-h${i}: ${'b'.repeat(1000)}\r\n`).join('') + '\r\n');
