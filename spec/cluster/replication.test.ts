@@ -49,6 +49,13 @@ async function channelPlaced(c: TestCluster, owner: string, replica: string | nu
   throw new Error('no such channel');
 }
 
+/** Waits until `node` lists itself alone; its GET /v1/cluster answer then. */
+async function alone(node: ClusterTestNode) {
+  await until('the node sees itself alone', 10_000, async () =>
+    ((await node.api('GET', '/v1/cluster')).body.members.length === 1 ? true : undefined));
+  return node.api('GET', '/v1/cluster');
+}
+
 /** Publishes through `via`, retrying while the answer is 503 (a take-over in progress). */
 async function publish(via: ClusterTestNode, channel: string, body: Record<string, unknown>, ms = 10_000) {
   const deadline = Date.now() + ms;
@@ -158,9 +165,7 @@ describe('when copies are lost', () => {
     const ch = await channelPlaced(c, a!.id, null, 'alone');
     for (let i = 1; i <= 3; i++) assert.equal((await publish(b!, ch, { data: i })).status, 200);
     await b!.crash();
-    await until('the survivor sees itself alone', 10_000, async () =>
-      ((await a!.api('GET', '/v1/cluster')).body.members.length === 1 ? true : undefined));
-    const cl = await a!.api('GET', '/v1/cluster');
+    const cl = await alone(a!);
     assert.equal(cl.body.replication.copies, 2);
     assert.equal(cl.body.replication.quorum, false);
     assert.equal(cl.body.replication.writable, false);
@@ -185,9 +190,7 @@ describe('when copies are lost', () => {
     const first = await publish(a!, ch, { data: 1 });
     assert.equal(first.status, 200, JSON.stringify(first.body));
     await b!.stop();
-    await until('the node sees itself alone', 10_000, async () =>
-      ((await a!.api('GET', '/v1/cluster')).body.members.length === 1 ? true : undefined));
-    const cl = await a!.api('GET', '/v1/cluster');
+    const cl = await alone(a!);
     assert.deepEqual(cl.body.replication.known, [a!.id]);
     assert.equal(cl.body.replication.copies, 1);
     assert.equal(cl.body.replication.writable, true);
@@ -202,9 +205,7 @@ describe('when copies are lost', () => {
     const ch = await channelPlaced(c, a!.id, null, 'available');
     assert.equal((await publish(b!, ch, { data: 1 })).status, 200);
     await b!.crash();
-    await until('the survivor sees itself alone', 10_000, async () =>
-      ((await a!.api('GET', '/v1/cluster')).body.members.length === 1 ? true : undefined));
-    const cl = await a!.api('GET', '/v1/cluster');
+    const cl = await alone(a!);
     assert.equal(cl.body.replication.copies, 1);
     assert.equal(cl.body.replication.minCopies, 1);
     const r = await publish(a!, ch, { data: 2 });
