@@ -130,7 +130,8 @@ export async function runChaos(s: ChaosSettings, hooks: RunHooks): Promise<Chaos
     log(`${subs.length} subscribers on every channel`);
 
     const ctx = { control, history, now, rng: seededRng(s.seed + 1) };
-    const maxPerChannel = Math.max(1, s.historySize - 50 * (s.rounds + 1));
+    // Every message must stay in history for the read-back: leave room for the failover probes' publishes.
+    const maxPerChannel = Math.max(1, s.historySize - Math.min(s.historySize / 2, 10 * (s.rounds + 1)));
     const generator = new Generator(ctx, {
       publishers: s.publishers, channels, maxPerChannel, rate: s.rate, runId,
       retry: { requestTimeoutMs: s.requestTimeoutMs, retryForMs: s.retryForMs, minBackoffMs: 50, maxBackoffMs: 1000, honourRetryAfter: true },
