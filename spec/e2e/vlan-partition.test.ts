@@ -115,6 +115,9 @@ test('a cut host acknowledges nothing, the majority serves its channels, and the
       assert.equal(r.status, 503, `history of ${c} read on the cut host: ${r.status} ${JSON.stringify(r.body)}`);
       assert.equal(r.body.error.code, 'unavailable');
     }
+    // A new client connection there is refused too (its user's system channel has no owner on this side).
+    await assert.rejects(TestClient.connect(cut.controlUrl, { token: await cut.token('late') }),
+      (err: Error & { frame?: Frame }) => err.frame?.code === 'unavailable');
     // The majority drops it and takes its channels over with the same epoch: writes through either node succeed.
     await viewsBecome('the majority drops the cut host', majority, ids(majority));
     for (const c of channels) for (const via of majority) await publish(via, c);
