@@ -1,12 +1,15 @@
 /**
  * The seam between the chaos harness and whatever runs the nodes: the nemesis, generator and subscribers talk
- * to a ClusterControl, never to child_process. Today's implementation is process-cluster.ts (CLI processes on
- * loopback); a `--hosts` mode on a virtual LAN of network namespaces implements the same interface, plus
- * LinkFaults for cutting and healing a node's link.
+ * to a ClusterControl, never to child_process. Implementations: process-cluster.ts (CLI processes on loopback)
+ * and host-cluster.ts (`--hosts`: one CLI node per network namespace of a virtual LAN), which adds LinkFaults
+ * for cutting and healing a node's link.
  */
 
-/** `up`: running; `paused`: SIGSTOPped (still listening, answers nothing); `down`: killed, not restarted yet. */
-export type NodeState = 'up' | 'paused' | 'down';
+/**
+ * `up`: running; `paused`: SIGSTOPped (still listening, answers nothing); `down`: killed, not restarted yet;
+ * `cut`: running, its cluster link down (LinkFaults): clients still reach it, the other nodes do not.
+ */
+export type NodeState = 'up' | 'paused' | 'down' | 'cut';
 
 /** One node as the harness sees it. */
 export interface ChaosNode {
@@ -20,7 +23,7 @@ export interface ChaosNode {
 }
 
 export interface ClusterControl {
-  /** Name of the implementation, recorded in the result's settings ("processes", later "hosts"). */
+  /** Name of the implementation, recorded in the result's settings ("processes" or "hosts"). */
   readonly mode: string;
   /** The API key every node was started with. */
   readonly apiKey: string;
@@ -38,7 +41,7 @@ export interface ClusterControl {
   pause(i: number): Promise<void>;
   /** SIGCONT of node `i`. */
   resume(i: number): Promise<void>;
-  /** Resolves with the ms waited once every `up` node's GET /v1/cluster lists exactly the `up` nodes; rejects after `ms`. */
+  /** Resolves with the ms waited once every `up` node's GET /v1/cluster lists exactly the `up` nodes (a cut node is not `up`); rejects after `ms`. */
   converge(ms: number): Promise<number>;
   /** Stops every process (SIGCONT first for paused ones) and removes the data dirs. */
   stop(): Promise<void>;
@@ -46,9 +49,9 @@ export interface ClusterControl {
 
 /** Optional capability of a cluster on a virtual LAN: cut and heal one node's network link. */
 export interface LinkFaults {
-  /** Cuts node `i` off the LAN (it keeps running). */
+  /** Cuts node `i` off the LAN (it keeps running, state `cut`). */
   cut(i: number): Promise<void>;
-  /** Restores node `i`'s link. */
+  /** Restores node `i`'s link (state `up`). */
   heal(i: number): Promise<void>;
 }
 
@@ -57,7 +60,10 @@ export function hasLinkFaults(c: ClusterControl): c is ClusterControl & LinkFaul
   return typeof (c as Partial<LinkFaults>).cut === 'function' && typeof (c as Partial<LinkFaults>).heal === 'function';
 }
 
-/** The nodes a client could reach right now: started and not killed (a paused node accepts connections but answers nothing). */
+/**
+ * The nodes a client could reach right now: started and not killed (a paused node accepts connections but
+ * answers nothing; a cut node answers its clients, as a partitioned node does for clients on its side).
+ */
 export function reachable(c: ClusterControl): ChaosNode[] {
   return c.nodes().filter((n) => n.state !== 'down');
 }

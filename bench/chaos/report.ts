@@ -31,8 +31,10 @@ export function summaryTable(a: Audit, channels: number, h?: History): string {
     ['channels that lost their ban', `${a.bansLost}/${channels}`],
     ['failover after kill -9', times(a.failover.kill)],
     ['failover after SIGSTOP', times(a.failover.pause)],
+    ['failover after a link cut', times(a.failover.partition)],
     ['detection after kill -9', times(a.failover.kill?.detection)],
     ['detection after SIGSTOP', times(a.failover.pause?.detection)],
+    ['detection after a link cut', times(a.failover.partition?.detection)],
     ['restart after kill -9 until ready', h ? times(restartStats(h)) : '-'],
     ['publish attempts / gave up / rejected', `${a.publishes.attempts} / ${a.publishes.gaveUp} / ${a.publishes.rejected}`],
     ['unacked ids that did land in history', String(a.unackedInHistory)],
@@ -44,7 +46,7 @@ export function summaryTable(a: Audit, channels: number, h?: History): string {
 /** The result file: headline figures first, then the details, the settings and the machine. */
 export function resultJson(r: ChaosResult, s: ChaosSettings, label: string) {
   const a = r.audit;
-  const f = (k: 'kill' | 'pause') => (a.failover[k] ? { p50: a.failover[k]!.p50, p99: a.failover[k]!.p99, max: a.failover[k]!.max, measured: a.failover[k]!.measured } : null);
+  const f = (k: 'kill' | 'pause' | 'partition') => (a.failover[k] ? { p50: a.failover[k]!.p50, p99: a.failover[k]!.p99, max: a.failover[k]!.max, measured: a.failover[k]!.measured } : null);
   return {
     label,
     date: new Date().toISOString(),
@@ -58,7 +60,7 @@ export function resultJson(r: ChaosResult, s: ChaosSettings, label: string) {
     conflictingOffsets: a.conflictingOffsets,
     configLost: a.configLost,
     bansLost: a.bansLost,
-    failoverMs: { kill: f('kill'), pause: f('pause') },
+    failoverMs: { kill: f('kill'), pause: f('pause'), partition: f('partition') },
     rounds: a.rounds,
     restartMs: restartStats(r.history),
     durationMs: r.durationMs,
@@ -68,7 +70,7 @@ export function resultJson(r: ChaosResult, s: ChaosSettings, label: string) {
     audit: a,
     failovers: r.history.failovers,
     nemesis: r.history.nemesis,
-    settings: { ...s, mode: 'processes' },
+    settings: { ...s, mode: s.hosts ? 'hosts' : 'processes' },
     environment: environment(),
   };
 }

@@ -1,12 +1,13 @@
 /*
  * `npm run chaos`: a chaos run with an audit (issue 8, item 6). Starts a `hashpub bootstrap` and N `hashpub start`
- * CLI processes on loopback, runs P REST publishers (random nodes, idempotency ids, retries with the same id) and
+ * CLI processes on loopback (or, with --hosts, one per host of a virtual LAN of network namespaces), runs P REST publishers (random nodes, idempotency ids, retries with the same id) and
  * S WebSocket subscribers (reconnect and resume) on C channels, and kills (-9) / pauses (STOP/CONT) random nodes
- * for K rounds. Then it reads every channel back and audits: acknowledged publishes lost, duplicate ids,
+ * for K rounds (with --hosts also cuts a random host's link off the LAN, then heals it: `partition`). Then it reads every channel back and audits: acknowledged publishes lost, duplicate ids,
  * conflicting offsets, silent vs signalled gaps, configs and bans kept, failover time per fault.
  *
  *   npm run chaos -- --rounds 6 --faults kill
  *   npm run chaos -- --rounds 12 --faults kill,pause --memory
+ *   npm run chaos -- --hosts --rounds 30 --faults partition,partition,kill     (root: network namespaces)
  *   npm run chaos -- --help      (every flag, see USAGE below)
  * Output: a summary table, and JSON in bench/results/chaos-<date>[-label].json (or --out). Exit code 0 when the
  * audit is clean (nothing lost, no silent gap, no duplicate, no conflict, configs and bans kept), 3 otherwise.
@@ -36,7 +37,7 @@ export function clean(a: Audit): boolean {
 function parse(argv: string[]): { settings: ChaosSettings; out: string | null; label: string; saveHistory: string | null; deadlineS: number } {
   const { values } = parseArgs({
     args: argv, strict: true, options: {
-      nodes: { type: 'string' }, rounds: { type: 'string' }, faults: { type: 'string' }, publishers: { type: 'string' },
+      nodes: { type: 'string' }, hosts: { type: 'boolean' }, rounds: { type: 'string' }, faults: { type: 'string' }, publishers: { type: 'string' },
       subscribers: { type: 'string' }, channels: { type: 'string' }, memory: { type: 'boolean' }, rate: { type: 'string' },
       seed: { type: 'string' }, 'down-ms': { type: 'string' }, 'pause-ms': { type: 'string' }, 'settle-ms': { type: 'string' },
       'warmup-ms': { type: 'string' }, 'request-timeout-ms': { type: 'string' }, 'retry-for-ms': { type: 'string' },
@@ -59,10 +60,10 @@ function parse(argv: string[]): { settings: ChaosSettings; out: string | null; l
   };
   const faults = (values.faults ?? 'kill').split(',').map((f) => f.trim()) as FaultKind[];
   for (const f of faults) if (!FAULTS.includes(f)) throw new Error(`--faults: unknown fault ${f} (known: ${FAULTS.join(', ')})`);
-  if (faults.includes('partition')) throw new Error('--faults partition needs a cluster that can cut links (a --hosts mode on network namespaces): not built yet');
+  if (faults.includes('partition') && !values.hosts) throw new Error('--faults partition needs --hosts (links are cut on a virtual LAN of network namespaces)');
   const settings: ChaosSettings = {
     ...s,
-    nodes: int('nodes', values.nodes, s.nodes, 2), rounds: int('rounds', values.rounds, s.rounds), faults,
+    nodes: int('nodes', values.nodes, s.nodes, 2), hosts: values.hosts ?? false, rounds: int('rounds', values.rounds, s.rounds), faults,
     publishers: int('publishers', values.publishers, s.publishers, 1), subscribers: int('subscribers', values.subscribers, s.subscribers),
     channels: int('channels', values.channels, s.channels, 1), memory: values.memory ?? false, rate: int('rate', values.rate, s.rate),
     seed: int('seed', values.seed, s.seed), downMs: range('down-ms', values['down-ms'], s.downMs), pauseMs: range('pause-ms', values['pause-ms'], s.pauseMs),
@@ -80,8 +81,10 @@ function parse(argv: string[]): { settings: ChaosSettings; out: string | null; l
 
 const USAGE = `npm run chaos -- [flags]   (or: node dist/bench/chaos/run.js [flags])
   --nodes 3              hashpub start processes (plus one hashpub bootstrap)
+  --hosts                one node per host of a virtual LAN (Linux network namespaces on a bridge; needs root)
   --rounds 6             fault rounds
-  --faults kill          kinds used in turn: kill (kill -9, restart on the same data dir and port), pause (SIGSTOP/SIGCONT)
+  --faults kill          kinds used in turn: kill (kill -9, restart on the same data dir and port), pause (SIGSTOP/SIGCONT),
+                         partition (--hosts only: a host's link cut for --pause-ms, then healed; the node keeps running)
   --publishers 8         REST publishers (random channel, random node, retries with the same id)
   --subscribers 4        WebSocket subscribers on every channel (reconnect and resume)
   --channels 24          channels chaos-0 .. chaos-N-1
@@ -89,7 +92,7 @@ const USAGE = `npm run chaos -- [flags]   (or: node dist/bench/chaos/run.js [fla
   --rate 0               publishes/s over all publishers (0: as fast as answers come)
   --seed 1               seeds the nemesis's choices
   --down-ms 2000-4000    a killed node stays down this long (and until the probe's first ack)
-  --pause-ms 4000-6000   a paused node stays stopped this long
+  --pause-ms 4000-6000   a paused node stays stopped (a cut host stays cut off) this long
   --settle-ms 2000  --warmup-ms 2000  --request-timeout-ms 3000  --retry-for-ms 30000  --history-size 10000
   --node-args "..."      more flags for every hashpub start (e.g. "--min-copies 1")
   --label NAME  --out FILE  --save-history FILE (the whole history and read-back, for digging)

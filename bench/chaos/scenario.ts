@@ -1,5 +1,6 @@
 /**
- * One chaos run, start to end: start the cluster (CLI processes), set every channel's config and one ban per
+ * One chaos run, start to end: start the cluster (CLI processes on loopback, or one per host of a virtual LAN
+ * with `hosts`), set every channel's config and one ban per
  * channel as an operator would (and check they took), connect the subscribers, start the publishers, let the
  * nemesis run its rounds, stop publishing, read everything back, let the subscribers catch up, and hand the
  * history and the read-back to the checker. Used by run.ts (`npm run chaos`) and spec/e2e/chaos.test.ts.
@@ -13,6 +14,7 @@ import type { ClusterControl } from './cluster.js';
 import { Generator } from './generator.js';
 import { emptyHistory, type FaultKind, type History, type Position, type ReadBack } from './history.js';
 import { call, closeHttp, describe } from './http.js';
+import { HostCluster } from './host-cluster.js';
 import { Nemesis } from './nemesis.js';
 import { ProcessCluster } from './process-cluster.js';
 import { banHolds, readBack, readConfig } from './readback.js';
@@ -21,6 +23,8 @@ import { ChaosSubscriber } from './subscribers.js';
 
 export interface ChaosSettings {
   nodes: number;
+  /** Run each node on its own host of a virtual LAN (network namespaces, needs root) instead of loopback. */
+  hosts: boolean;
   rounds: number;
   /** Fault kinds taken in turn, one per round. */
   faults: FaultKind[];
@@ -50,7 +54,7 @@ export interface ChaosSettings {
 
 export function defaultSettings(): ChaosSettings {
   return {
-    nodes: 3, rounds: 6, faults: ['kill'], publishers: 8, subscribers: 4, channels: 24, memory: false, rate: 0,
+    nodes: 3, hosts: false, rounds: 6, faults: ['kill'], publishers: 8, subscribers: 4, channels: 24, memory: false, rate: 0,
     seed: 1, downMs: [2000, 4000], pauseMs: [4000, 6000], settleMs: 2000, warmupMs: 2000, convergeMs: 30_000,
     failoverLimitMs: 20_000, requestTimeoutMs: 3000, retryForMs: 30_000, historySize: 10_000, ttlSeconds: 86_400, nodeArgs: [],
   };
@@ -97,7 +101,7 @@ export async function runChaos(s: ChaosSettings, hooks: RunHooks): Promise<Chaos
   const config = { history: { size: s.historySize, ttlSeconds: s.ttlSeconds }, maxSubscribers: 1000 };
   const bans = channels.map((channel, i) => ({ channel, user: `banned-${i}` }));
   const history = emptyHistory(channels, config, bans);
-  const control: ClusterControl = new ProcessCluster({
+  const control: ClusterControl = s.hosts ? new HostCluster({ nodes: s.nodes, memory: s.memory, extraArgs: s.nodeArgs }) : new ProcessCluster({
     nodes: s.nodes, bin: BIN, memory: s.memory, apiKey: `chaos-key-${runId}`, jwtSecret: `chaos-jwt-secret-${runId}-0123456789`,
     name: `chaos-${runId}`, secret: `chaos-secret-${runId}`, extraArgs: s.nodeArgs, track: hooks.track,
   });
@@ -107,7 +111,7 @@ export async function runChaos(s: ChaosSettings, hooks: RunHooks): Promise<Chaos
   let progress: NodeJS.Timeout | undefined;
   try {
     await control.start();
-    log(`cluster of ${s.nodes} up (${s.memory ? '--data :memory:' : 'data dirs'}): ${control.nodes().map((n) => n.url).join(' ')}`);
+    log(`cluster of ${s.nodes} up (${control.mode}, ${s.memory ? '--data :memory:' : 'data dirs'}): ${control.nodes().map((n) => n.url).join(' ')}`);
 
     // --- the operator's setup, checked before any fault
     for (const b of bans) {

@@ -143,8 +143,20 @@ export class ClusterReplication implements Replication {
     this.follower.invalidate(channel);
     const ch: ReplicatedChannel = { name: channel, term: record.term, seq: 0, released: false, snapshot: () => record };
     const replica = this.replicaOf(channel);
-    if (mode.copies === 2) await this.links.syncNow(ch, replica ? copies.get(replica) ?? null : null);
-    else if (replica) void this.links.syncNow(ch, copies.get(replica) ?? null).catch(() => {});
+    if (mode.copies === 2) {
+      try {
+        await this.links.syncNow(ch, replica ? copies.get(replica) ?? null : null);
+      } catch (err) {
+        // Nobody will own this stand-in: its link must not live on (a later view change would restart its
+        // catch-up, which re-claims and activates a higher term for a channel this node does not hold, fencing
+        // the real owner and forcing a new epoch at the next take-over).
+        this.links.forget(channel);
+        throw err;
+      }
+    } else if (replica) void this.links.syncNow(ch, copies.get(replica) ?? null).catch(() => {});
+    // A replica that changed during the catch-up made it re-claim a higher term: the owner writes under that one.
+    record.term = Math.max(record.term, ch.term);
+    record.promised = Math.max(record.promised, ch.term);
     return record;
   }
 

@@ -106,7 +106,10 @@ export class OwnerLinks {
   /** The owner now holds `ch` (the object future batches come from). */
   attach(ch: ReplicatedChannel): void {
     const l = this.links.get(ch.name);
-    if (l) l.ch = ch;
+    if (!l) return;
+    // A catch-up that ran meanwhile may have re-claimed a higher term on the stand-in the take-over used.
+    ch.term = Math.max(ch.term, l.ch.term);
+    l.ch = ch;
   }
 
   /** The view changed: channels whose replica changed are caught up on the new one. */
@@ -220,7 +223,11 @@ export class OwnerLinks {
       try {
         if (previous !== null && previous !== target) {
           // A different node becomes the replica: a new term, so the old replica's copy can never pass for current.
-          await this.deps.reclaim(l.ch);
+          const held = l.ch;
+          await this.deps.reclaim(held);
+          if (held.released || this.links.get(name) !== l) return;
+          // attach() may have swapped in the owner's object during the claim: it writes under the new term too.
+          l.ch.term = Math.max(l.ch.term, held.term);
           l.known = null;
         }
         previous = target;

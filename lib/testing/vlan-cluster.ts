@@ -69,6 +69,10 @@ export interface VlanCluster {
   /** "HOST:PORT" of the bootstrap (on the cluster network). */
   readonly bootstrap: string;
   readonly nodes: readonly VlanNode[];
+  /** The API key every node was started with. */
+  readonly apiKey: string;
+  /** The JWT secret every node signs and checks client tokens with. */
+  readonly jwtSecret: string;
   /** Takes host i's cluster link down (its node stays up and reachable on controlUrl). */
   cut(i: number): void;
   heal(i: number): void;
@@ -126,7 +130,7 @@ export async function createVlanCluster(options: VlanClusterOptions = {}): Promi
       return new Node(host, dataDir, controlUrl, () => run(host, argv), timeoutMs);
     });
     const cluster: VlanCluster = {
-      lan, bootstrap, nodes,
+      lan, bootstrap, nodes, apiKey: API_KEY, jwtSecret: JWT_SECRET,
       cut: (i) => lan.cut(i),
       heal: (i) => lan.heal(i),
       async converged(group = nodes.filter((n) => n.proc?.running()), ms = timeoutMs) {
