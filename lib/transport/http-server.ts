@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { RestApi } from '../api/rest.js';
 import type { EdgeContext } from '../context.js';
@@ -9,6 +10,7 @@ import { splitCursor } from './cursor.js';
 import { sendError, sendJson } from './http-util.js';
 import { LongPollTransport } from './long-poll.js';
 import { SseTransport } from './sse.js';
+import type { TlsFiles } from './tls.js';
 import { WebSocketTransport } from './websocket.js';
 
 /**
@@ -16,6 +18,7 @@ import { WebSocketTransport } from './websocket.js';
  * REST API under /v1, the official client (/v1/client.js), the OpenAPI document, /healthz and /metrics.
  * Every request and upgrade passes corsDecision() first. Node's HTTP limits guard it against hostile
  * clients: header blocks over maxHeaderBytes get 431, headers not complete within headersTimeoutMs are closed.
+ * With `tls` the same port speaks HTTPS and WSS only (node:https; a plain-HTTP request fails its handshake).
  */
 export class HttpEdge {
   readonly server: Server;
@@ -24,18 +27,23 @@ export class HttpEdge {
   readonly poll: LongPollTransport;
   private readonly rest: RestApi;
   private readonly assets = new Assets();
+  /** "https" with TLS (--tls-cert), else "http". */
+  readonly scheme: 'http' | 'https';
   /** Set by the node once it is ready; /healthz answers 503 before. */
   ready = false;
 
-  constructor(private readonly ctx: EdgeContext) {
+  constructor(private readonly ctx: EdgeContext, tls?: TlsFiles) {
     const o = ctx.options;
-    this.server = createServer({
+    const http: ServerOptions = {
       maxHeaderSize: o.maxHeaderBytes,
       headersTimeout: o.headersTimeoutMs,
       requestTimeout: Math.max(30_000, o.headersTimeoutMs + 1000),
       connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs),
       keepAliveTimeout: 5000,
-    });
+    };
+    this.scheme = tls ? 'https' : 'http';
+    // An https.Server is an http.Server on TLS sockets: every listener below works on both.
+    this.server = tls ? createHttpsServer({ ...http, cert: tls.cert, key: tls.key }) as unknown as Server : createServer(http);
     this.ws = new WebSocketTransport(ctx);
     this.sse = new SseTransport(ctx);
     this.poll = new LongPollTransport(ctx);
@@ -56,7 +64,7 @@ export class HttpEdge {
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
         const a = this.server.address() as AddressInfo;
-        resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+        resolve(`${this.scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
       });
     });
   }
