@@ -27,6 +27,8 @@ export class HttpEdge {
   readonly poll: LongPollTransport;
   private readonly rest: RestApi;
   private readonly assets = new Assets();
+  /** Connections with a request being answered (the HTTP parser's errors must not answer over it). */
+  private readonly answering = new WeakMap<object, ServerResponse>();
   /** "https" with TLS (--tls-cert), else "http". */
   readonly scheme: 'http' | 'https';
   /** Set by the node once it is ready; /healthz answers 503 before. */
@@ -48,12 +50,28 @@ export class HttpEdge {
     this.sse = new SseTransport(ctx);
     this.poll = new LongPollTransport(ctx);
     this.rest = new RestApi(ctx);
-    this.server.on('request', (req, res) => void this.onRequest(req, res));
+    this.server.on('request', (req, res) => {
+      this.answering.set(req.socket, res);
+      res.once('close', () => this.answering.delete(req.socket));
+      void this.onRequest(req, res);
+    });
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable) return void socket.destroy();
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      // Bytes after a request without a length (e.g. a body on a HEAD) land here while that request is being
+      // answered: it gets its answer, then the connection ends. Once something was written (maybe with
+      // `Connection: close`), a second answer would corrupt the stream: the connection just ends.
+      const answering = this.answering.get(socket);
+      if (answering) return void answering.once('close', () => (socket as Socket).destroySoon());
+      if (!socket.writable || (socket as Socket).bytesWritten > 0) return void socket.destroy();
+      // What the HTTP parser refused (an unknown method, a malformed request line or header, too many headers)
+      // still gets a documented code, like every other refusal.
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      const body = JSON.stringify({ error: tooLarge
+        ? { code: 'header_too_large', message: `request headers over ${o.maxHeaderBytes} bytes` }
+        : { code: 'bad_request', message: 'malformed HTTP request' } });
+      this.ctx.metrics.errors.inc({ code: tooLarge ? 'header_too_large' : 'bad_request' });
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
     });
   }
 
