@@ -11,7 +11,7 @@ import { bearer } from './http-util.js';
 
 /** The client token of an SSE or long-poll request: `Authorization: Bearer` (fetch) or `?token=` (EventSource). */
 export const streamToken = (req: IncomingMessage, url: URL): string | undefined =>
-  bearer(req) ?? url.searchParams.get('token') ?? undefined;
+  bearer(req) ?? (url.searchParams.get('token') || undefined); // `?token=` (empty) is no token
 
 /** Called once per channel with the owner's answer, before replayed messages; `resumed` = a position was given. */
 export type StreamAnnounce = (channel: string, result: SubscribeResult, resumed: boolean) => void;

@@ -10,18 +10,24 @@ export interface RawAnswer {
 }
 
 /**
- * Sends one request and reads the answer. A response that has not ended after `streamMs` (an SSE stream or a
- * waiting long-poll) is read for what came so far and closed. A connection the server closes without an
- * answer rejects.
+ * Sends one request and reads the answer. A response that has not ended after `streamMs` (an SSE stream) is
+ * read for what came so far and closed; with `waitMs`, a request not answered by then (a waiting long-poll)
+ * resolves with status 0. A connection the server closes without an answer rejects.
  */
 export function rawRequest(base: string, method: string, path: string, headers: Record<string, string>, body?: Uint8Array | string,
-  streamMs = 300): Promise<RawAnswer> {
+  streamMs = 300, waitMs?: number): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
+    // A long-poll that waits for messages sends nothing until then: after waitMs it counts as waiting.
+    const waiting = waitMs === undefined ? undefined : setTimeout(() => {
+      resolve({ status: 0, contentType: undefined, text: '', streaming: true });
+      req.destroy();
+    }, waitMs);
     const u = new URL(base);
     // A body always goes with its length (Node's client sends none for GET, HEAD, OPTIONS...): bytes after a
     // request without one are the next request on the wire, and garbage there only ends the connection.
     const length = body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) };
     const req = request({ host: u.hostname, port: u.port, method, path, headers: { connection: 'close', ...length, ...headers } }, (res) => {
+      clearTimeout(waiting);
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { text += c; });
@@ -31,7 +37,7 @@ export function rawRequest(base: string, method: string, path: string, headers: 
       res.on('error', () => {});
       res.on('close', () => { clearTimeout(timer); resolve(answer(!res.complete)); });
     });
-    req.on('error', reject);
+    req.on('error', (err) => { clearTimeout(waiting); reject(err); });
     req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
     if (body !== undefined) req.end(body);
     else req.end();
