@@ -59,6 +59,16 @@ export function assertAnswer(status: number, contentType: string | undefined, te
   return body;
 }
 
+/** `p`, or a rejection naming `what` after `ms` (so a stuck step fails the property instead of hanging the run). */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 let gcFn: (() => void) | null = null;
 /** Heap in use after a full collection, bytes. */
 function heapAfterGc(): number {
@@ -118,7 +128,7 @@ export async function startFuzzNode(options: Partial<Options> = {}, deps: NodeDe
     errorCounts,
     async beat() {
       const n = ++beats;
-      const r = await t.api('POST', `/v1/channels/${WATCH}/messages`, { data: { beat: n } });
+      const r = await t.api('POST', `/v1/channels/${WATCH}/messages`, { data: { beat: n } }, {}, 10_000);
       assert.equal(r.status, 200, `beat ${n}: ${JSON.stringify(r.body)}`);
     },
     async finish() {
