@@ -18,7 +18,7 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   secret: ['S', 'shared secret that admits nodes to the cluster (generated if unset)'],
   apiKey: ['KEY', 'API key for the REST API (generated if unset)'],
   jwtSecret: ['S', 'HS256 secret for client tokens (generated if unset)'],
-  jwtPublicKey: ['FILE', 'PEM public key (RS256/ES256) that verifies client tokens, besides the HS256 secret'],
+  jwtPublicKey: ['FILE', 'PEM public key (RS256/ES256) that verifies client tokens; HS256 then only with an explicit --jwt-secret'],
   jwks: ['FILE', 'JWKS file ({"keys":[...]}, RS256/ES256) that verifies client tokens; the token\'s kid picks the key'],
   allowAnonymous: ['', 'accept client connections without a token'],
   hooks: ['FILE', 'in-process hook module (default export of hook functions)'],

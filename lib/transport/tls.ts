@@ -27,7 +27,8 @@ async function read(field: 'tlsCert' | 'tlsKey', path: string): Promise<Buffer> 
  * Throws OptionsError naming tlsCert or tlsKey.
  */
 export async function loadTls(certPath: string, keyPath: string): Promise<TlsFiles> {
-  const [cert, key] = await Promise.all([read('tlsCert', certPath), read('tlsKey', keyPath)]);
+  const cert = await read('tlsCert', certPath);
+  const key = await read('tlsKey', keyPath);
   let x509: X509Certificate;
   try {
     if (!cert.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no "BEGIN CERTIFICATE" block');
