@@ -6,6 +6,7 @@ import type { Router } from './owner/owner-api.js';
 import type { Options } from './options.js';
 import type { ReplicationMode } from './replication/replication.js';
 import type { PushService } from './session/push-service.js';
+import type { TrustedProxies } from './transport/client-address.js';
 
 /** What the client edge (transports and REST) needs from the node; built by lib/node.ts. */
 export interface EdgeContext {
@@ -17,6 +18,8 @@ export interface EdgeContext {
   tokens: TokenVerifier;
   hooks: HookRunner | null;
   apiKey: string;
+  /** `--trusted-proxies`: whose X-Forwarded-For names the client (transport/client-address.ts). */
+  proxies: TrustedProxies;
   /** Cluster view for GET /v1/cluster: this node's id, every admitted member, and the replication mode. */
   cluster(): { self: string; members: Array<{ id: string; url: string }>; replication: ReplicationMode };
 }

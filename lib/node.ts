@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import DHT from 'hyperdht';
+import { loadTokenKeys } from './auth/token-keys.js';
 import { TokenVerifier } from './auth/tokens.js';
 import { nodeAddresses, type NodeAddresses } from './cluster/addresses.js';
 import { Cluster } from './cluster/cluster.js';
@@ -23,7 +24,9 @@ import { GroupCommit } from './store/group-commit.js';
 import { LevelStore } from './store/level-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
+import { TrustedProxies } from './transport/client-address.js';
 import { HttpEdge } from './transport/http-server.js';
+import { loadTls } from './transport/tls.js';
 
 /** Test and embedding seams; production uses the defaults. */
 export interface NodeDeps {
@@ -75,6 +78,9 @@ class Node implements HashpubNode {
     const clustered = !this.deps.standalone;
     // Decided before anything binds: a bad --host/--public-url/--dht-host combination fails at once.
     const addresses: NodeAddresses = nodeAddresses(o, networkInterfaces(), clustered);
+    // TLS files and token keys are checked before anything binds too: a bad file fails naming its flag.
+    const tls = o.tlsCert !== null && o.tlsKey !== null ? await loadTls(o.tlsCert, o.tlsKey) : undefined;
+    const tokenKeys = await loadTokenKeys(o);
     const memory = o.data === ':memory:';
     const dataDir = memory ? null : resolve(o.data);
     if (dataDir) await mkdir(dataDir, { recursive: true });
@@ -134,13 +140,14 @@ class Node implements HashpubNode {
 
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
-      tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey,
+      tokens: new TokenVerifier(verifiesHs256(o) ? secrets.jwtSecret : null, tokenKeys), apiKey: secrets.apiKey,
+      proxies: new TrustedProxies(o.trustedProxies),
       cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })),
         replication: replication.mode() }),
     };
     this.owner.start();
     this.push.start();
-    this.edge = new HttpEdge(ctx);
+    this.edge = new HttpEdge(ctx, tls);
     try {
       const bound = await this.edge.listen(o.host, o.port);
       const port = Number(new URL(bound).port);
@@ -162,7 +169,7 @@ class Node implements HashpubNode {
       }
     }
     this.edge.ready = true;
-    this.log.info({ url: this.url, id: this.id }, 'hashpub node ready');
+    this.log.info({ url: this.url, id: this.id, ...(tls ? { tlsValidTo: tls.validTo } : {}) }, 'hashpub node ready');
   }
 
   async stop(): Promise<void> {
@@ -187,6 +194,15 @@ class Node implements HashpubNode {
     for (const close of this.closers.reverse()) await close();
     this.closers = [];
   }
+}
+
+/**
+ * Whether HS256 tokens are verified with the JWT secret: always, unless a public key or key set verifies tokens
+ * and no --jwt-secret was given (then the app's signing secret never has to reach this tier, and an HS256
+ * token signed with a stored, generated secret is no way around the public key).
+ */
+function verifiesHs256(o: Options): boolean {
+  return (o.jwtPublicKey === null && o.jwks === null) || o.jwtSecret !== null;
 }
 
 /** Creates a node from (partial) options; call start() on it. Throws OptionsError for bad options. */

@@ -2,6 +2,7 @@ import net from 'node:net';
 import { checkPublicUrl, isUnspecified } from './cluster/addresses.js';
 import { checkFailureTiming } from './cluster/membership-options.js';
 import { OptionsError } from './errors.js';
+import { TrustedProxies } from './transport/client-address.js';
 
 /** How a failed or timed-out hook is treated. */
 export type HookFailurePolicy = 'deny' | 'allow';
@@ -37,6 +38,10 @@ export interface Options {
   apiKey: string | null;
   /** HS256 secret for client tokens; generated and stored in the data dir if unset. @default null */
   jwtSecret: string | null;
+  /** PEM file of a public key (RS256 or ES256) that verifies client tokens, besides the HS256 secret. @default null */
+  jwtPublicKey: string | null;
+  /** JSON Web Key Set file (`{"keys": [...]}`, RS256/ES256) that verifies client tokens; the token's `kid` picks the key. @default null */
+  jwks: string | null;
   /** Accept connections without a token (user id null). @default false */
   allowAnonymous: boolean;
   /** Path of an in-process hook module (default export of hook functions). @default null */
@@ -49,6 +54,12 @@ export interface Options {
   webhookEvents: string[];
   /** Origins whose pages may use this node: CORS answers and WebSocket `Origin` checks; empty = any. @default [] */
   allowedOrigins: string[];
+  /** PEM certificate (chain) file: with tlsKey, the port serves HTTPS and WSS instead of HTTP and WS. @default null */
+  tlsCert: string | null;
+  /** PEM private key file of tlsCert. @default null */
+  tlsKey: string | null;
+  /** Proxies (IPs, CIDR ranges) whose X-Forwarded-For names the client address; empty = never read it. @default [] */
+  trustedProxies: string[];
   /** pino log level: fatal, error, warn, info, debug, trace, silent. @default "info" */
   logLevel: string;
   /** Largest REST request body, bytes. @default 65536 */
@@ -112,12 +123,17 @@ export function defaultOptions(): Options {
     secret: null,
     apiKey: null,
     jwtSecret: null,
+    jwtPublicKey: null,
+    jwks: null,
     allowAnonymous: false,
     hooks: null,
     webhook: null,
     webhookSecret: null,
     webhookEvents: [],
     allowedOrigins: [],
+    tlsCert: null,
+    tlsKey: null,
+    trustedProxies: [],
     logLevel: 'info',
     maxBodyBytes: 65536,
     maxPayloadBytes: 65536,
@@ -187,6 +203,10 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
   for (const e of o.webhookEvents) {
     if (!events.includes(e)) throw new OptionsError('webhookEvents', `"${e}" is not one of ${events.join(', ')}`);
   }
+  if ((o.tlsCert === null) !== (o.tlsKey === null)) {
+    throw new OptionsError(o.tlsCert === null ? 'tlsCert' : 'tlsKey', 'TLS needs both --tls-cert and --tls-key (PEM files)');
+  }
+  new TrustedProxies(o.trustedProxies); // throws naming trustedProxies
   if (o.webhook !== null) {
     try { new URL(o.webhook); } catch { throw new OptionsError('webhook', `"${o.webhook}" is not a URL`); }
   }

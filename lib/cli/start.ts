@@ -50,14 +50,19 @@ function banner(node: HashpubNode, o: Options): string {
       `  join it:     hashpub start ${where} --bootstrap ${node.bootstrap} --secret ${secret ?? `<cluster secret from ${secretsPath(o.data)}>`}`,
     );
   }
+  // With a public key or key set and no --jwt-secret, HS256 tokens are refused: the secret is not worth showing.
+  const keyed = (o.jwtPublicKey !== null || o.jwks !== null) && o.jwtSecret === null;
+  const keys = [o.jwtPublicKey !== null ? `--jwt-public-key ${o.jwtPublicKey}` : '', o.jwks !== null ? `--jwks ${o.jwks}` : ''].filter(Boolean).join(', ');
   lines.push(
     `  API key      ${generated('apiKey') ? `${node.apiKey}  (generated, ${stored})` : origin(o.apiKey, 'api-key')}`,
-    `  JWT secret   ${generated('jwtSecret') ? `${node.jwtSecret}  (generated, ${stored})` : origin(o.jwtSecret, 'jwt-secret')}`,
+    keyed ? `  JWT          verified with ${keys} (RS256/ES256; HS256 off without --jwt-secret)`
+      : `  JWT secret   ${generated('jwtSecret') ? `${node.jwtSecret}  (generated, ${stored})` : origin(o.jwtSecret, 'jwt-secret')}`,
     '',
     'Publish a message:',
     `  curl -X POST -H "Authorization: Bearer ${generated('apiKey') ? node.apiKey : '<api key>'}" -H 'content-type: application/json' -d '{"data":{"hello":"world"}}' ${node.url}/v1/channels/news/messages`,
     'Make a client token:',
-    `  hashpub token --user alice --jwt-secret ${generated('jwtSecret') ? node.jwtSecret : '<jwt secret>'}`,
+    keyed ? '  sign it in your app with the private key (RS256/ES256, claims sub and exp)'
+      : `  hashpub token --user alice --jwt-secret ${generated('jwtSecret') ? node.jwtSecret : '<jwt secret>'}`,
     '',
   );
   return `${lines.join('\n')}\n`;

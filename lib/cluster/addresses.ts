@@ -62,6 +62,8 @@ export interface AdvertiseInput {
   /** The DHT bind address (dhtBindHost()). */
   dhtHost: string;
   interfaces: Interfaces;
+  /** The port serves HTTPS (`--tls-cert`): a derived URL is https://. */
+  tls?: boolean;
 }
 
 /**
@@ -71,7 +73,7 @@ export interface AdvertiseInput {
  */
 export function advertisedUrl(i: AdvertiseInput): string {
   if (i.publicUrl !== null) return i.publicUrl;
-  const url = (host: string) => `http://${net.isIPv6(host) ? `[${host}]` : host}:${i.port}`;
+  const url = (host: string) => `${i.tls ? 'https' : 'http'}://${net.isIPv6(host) ? `[${host}]` : host}:${i.port}`;
   if (!isUnspecified(i.host)) return url(unbracket(i.host));
   if (!isUnspecified(i.dhtHost)) return url(i.dhtHost);
   const { address, candidates } = soleAddress(i.interfaces, i.host === '0.0.0.0' ? 'IPv4' : 'any');
@@ -169,6 +171,8 @@ export interface AddressOptions {
   publicUrl: string | null;
   dhtHost: string | null;
   bootstrap: string[];
+  /** `--tls-cert`: when set the port serves HTTPS, so the URL is https:// (a given http:// one is refused). */
+  tlsCert?: string | null;
 }
 
 /** A node's addresses, decided and checked (see nodeAddresses()). */
@@ -184,9 +188,13 @@ export interface NodeAddresses {
  * OptionsError naming the flag to fix. A node without a cluster (`clustered` false) has no DHT socket.
  */
 export function nodeAddresses(o: AddressOptions, interfaces: Interfaces, clustered = true): NodeAddresses {
+  const tls = o.tlsCert !== undefined && o.tlsCert !== null;
+  if (tls && o.publicUrl !== null && !o.publicUrl.startsWith('https:')) {
+    throw new OptionsError('publicUrl', `this node serves HTTPS (--tls-cert), so its URL is https://, got ${o.publicUrl}`);
+  }
   const dhtHost = clustered ? dhtBindHost(o.host, o.dhtHost) : null;
   const urlFor = (port: number) =>
-    advertisedUrl({ publicUrl: o.publicUrl, host: o.host, port, dhtHost: dhtHost ?? '0.0.0.0', interfaces });
+    advertisedUrl({ publicUrl: o.publicUrl, host: o.host, port, dhtHost: dhtHost ?? '0.0.0.0', interfaces, tls });
   const url = urlFor(o.port);
   if (dhtHost !== null) checkReachable({ url, dhtHost, bootstrap: o.bootstrap });
   return { dhtHost, urlFor };

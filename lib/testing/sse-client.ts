@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /** One Server-Sent Event as a client sees it. */
 export interface SseEvent { event?: string; id?: string; data?: string }
@@ -6,15 +7,16 @@ export interface SseEvent { event?: string; id?: string; data?: string }
 /**
  * A minimal SSE reader over node:http for tests: parses events exactly as the SSE framing rules say
  * (any of CRLF, CR, LF ends a line; comments skipped; multi-line data joined) and records them in order.
+ * An https:// URL is read over TLS, trusting `tls.ca` (a test's self-signed certificate) when given.
  */
-export function openSse(url: string, headers: Record<string, string> = {}) {
+export function openSse(url: string, headers: Record<string, string> = {}, tls: { ca?: string | Buffer } = {}) {
   const events: SseEvent[] = [];
   let status = 0;
   let responseHeaders: Record<string, string | string[] | undefined> = {};
   let ended = false;
   let close = () => {};
   const ready = new Promise<void>((resolve, reject) => {
-    const req = request(url, { headers }, (res) => {
+    const req = (url.startsWith('https:') ? httpsRequest : request)(url, { headers, ...tls }, (res) => {
       status = res.statusCode ?? 0;
       responseHeaders = res.headers;
       let buf = '';

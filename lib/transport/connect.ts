@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { EdgeContext } from '../context.js';
 import { HashpubError } from '../errors.js';
+import { clientAddress } from './client-address.js';
 import { isUserId } from '../protocol/names.js';
 import type { Claims, UserId } from '../protocol/types.js';
 
@@ -33,4 +34,5 @@ export async function admit(ctx: EdgeContext, token: string | undefined, ip: str
   return { user, claims, info };
 }
 
-export const remoteIp = (req: IncomingMessage): string => req.socket.remoteAddress ?? '';
+/** The client address of a request: the socket's peer, or the X-Forwarded-For client behind a trusted proxy. */
+export const remoteIp = (ctx: EdgeContext, req: IncomingMessage): string => clientAddress(req, ctx.proxies);

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { RestApi } from '../api/rest.js';
 import type { EdgeContext } from '../context.js';
@@ -9,6 +10,7 @@ import { splitCursor } from './cursor.js';
 import { sendError, sendJson } from './http-util.js';
 import { LongPollTransport } from './long-poll.js';
 import { SseTransport } from './sse.js';
+import type { TlsFiles } from './tls.js';
 import { WebSocketTransport } from './websocket.js';
 
 /**
@@ -16,6 +18,7 @@ import { WebSocketTransport } from './websocket.js';
  * REST API under /v1, the official client (/v1/client.js), the OpenAPI document, /healthz and /metrics.
  * Every request and upgrade passes corsDecision() first. Node's HTTP limits guard it against hostile
  * clients: header blocks over maxHeaderBytes get 431, headers not complete within headersTimeoutMs are closed.
+ * With `tls` the same port speaks HTTPS and WSS only (node:https; a plain-HTTP request fails its handshake).
  */
 export class HttpEdge {
   readonly server: Server;
@@ -24,28 +27,51 @@ export class HttpEdge {
   readonly poll: LongPollTransport;
   private readonly rest: RestApi;
   private readonly assets = new Assets();
+  /** Connections with a request being answered (the HTTP parser's errors must not answer over it). */
+  private readonly answering = new WeakMap<object, ServerResponse>();
+  /** "https" with TLS (--tls-cert), else "http". */
+  readonly scheme: 'http' | 'https';
   /** Set by the node once it is ready; /healthz answers 503 before. */
   ready = false;
 
-  constructor(private readonly ctx: EdgeContext) {
+  constructor(private readonly ctx: EdgeContext, tls?: TlsFiles) {
     const o = ctx.options;
-    this.server = createServer({
+    const http: ServerOptions = {
       maxHeaderSize: o.maxHeaderBytes,
       headersTimeout: o.headersTimeoutMs,
       requestTimeout: Math.max(30_000, o.headersTimeoutMs + 1000),
       connectionsCheckingInterval: Math.min(1000, o.headersTimeoutMs),
       keepAliveTimeout: 5000,
-    });
+    };
+    this.scheme = tls ? 'https' : 'http';
+    // An https.Server is an http.Server on TLS sockets: every listener below works on both.
+    this.server = tls ? createHttpsServer({ ...http, cert: tls.cert, key: tls.key }) as unknown as Server : createServer(http);
     this.ws = new WebSocketTransport(ctx);
     this.sse = new SseTransport(ctx);
     this.poll = new LongPollTransport(ctx);
     this.rest = new RestApi(ctx);
-    this.server.on('request', (req, res) => void this.onRequest(req, res));
+    this.server.on('request', (req, res) => {
+      this.answering.set(req.socket, res);
+      res.once('close', () => this.answering.delete(req.socket));
+      void this.onRequest(req, res);
+    });
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as Socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable) return void socket.destroy();
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      // Bytes after a request without a length (e.g. a body on a HEAD) land here while that request is being
+      // answered: it gets its answer, then the connection ends. Once something was written (maybe with
+      // `Connection: close`), a second answer would corrupt the stream: the connection just ends.
+      const answering = this.answering.get(socket);
+      if (answering) return void answering.once('close', () => (socket as Socket).destroySoon());
+      if (!socket.writable || (socket as Socket).bytesWritten > 0) return void socket.destroy();
+      // What the HTTP parser refused (an unknown method, a malformed request line or header, too many headers)
+      // still gets a documented code, like every other refusal.
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      const body = JSON.stringify({ error: tooLarge
+        ? { code: 'header_too_large', message: `request headers over ${o.maxHeaderBytes} bytes` }
+        : { code: 'bad_request', message: 'malformed HTTP request' } });
+      this.ctx.metrics.errors.inc({ code: tooLarge ? 'header_too_large' : 'bad_request' });
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
     });
   }
 
@@ -56,7 +82,7 @@ export class HttpEdge {
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
         const a = this.server.address() as AddressInfo;
-        resolve(`http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
+        resolve(`${this.scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
       });
     });
   }

@@ -11,7 +11,7 @@ import { bearer } from './http-util.js';
 
 /** The client token of an SSE or long-poll request: `Authorization: Bearer` (fetch) or `?token=` (EventSource). */
 export const streamToken = (req: IncomingMessage, url: URL): string | undefined =>
-  bearer(req) ?? url.searchParams.get('token') ?? undefined;
+  bearer(req) ?? (url.searchParams.get('token') || undefined); // `?token=` (empty) is no token
 
 /** Called once per channel with the owner's answer, before replayed messages; `resumed` = a position was given. */
 export type StreamAnnounce = (channel: string, result: SubscribeResult, resumed: boolean) => void;
@@ -35,7 +35,7 @@ export async function streamSession(ctx: EdgeContext, req: IncomingMessage, toke
   if (s && token && (await ctx.tokens.verify(token)).user !== s.user) s = undefined;
   const resumed = s !== undefined;
   if (!s) {
-    const a = await admit(ctx, token, remoteIp(req), req.headers.origin ?? null);
+    const a = await admit(ctx, token, remoteIp(ctx, req), req.headers.origin ?? null);
     s = await push.open(a.user, a.claims, a.info);
   }
   attach(s);

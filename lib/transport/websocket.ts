@@ -10,7 +10,7 @@ import type { Announce } from '../session/push-service.js';
 import type { Connection, Session } from '../session/session.js';
 import type { StreamPosition } from '../protocol/types.js';
 import { coalescedWrite } from './coalesce.js';
-import { admit } from './connect.js';
+import { admit, remoteIp } from './connect.js';
 
 /** A connection that has not sent `connect` after this long is closed. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -81,11 +81,14 @@ class WsClient implements Connection {
   private due = Date.now() + CONNECT_TIMEOUT_MS;
   alive = true;
   private readonly origin: string | null;
+  /** The client address when it differs from the socket's peer (behind a trusted proxy); else null. */
+  private readonly ip: string | null;
 
   constructor(private readonly ctx: EdgeContext, private readonly ws: Tagged, private readonly socket: Socket,
     req: IncomingMessage, private readonly registry: Set<WsClient>) {
     ctx.metrics.connections.inc({ transport: 'ws' });
     this.origin = req.headers.origin ?? null;
+    this.ip = ctx.proxies.empty ? null : remoteIp(ctx, req);
     ws[CLIENT] = this;
     ws.on('message', onMessage as never);
     ws.on('pong', onPong as never);
@@ -180,7 +183,7 @@ class WsClient implements Connection {
       if (s && frame.token && (await tokens.verify(frame.token)).user !== s.user) s = undefined;
       const resumed = s !== undefined;
       if (!s) {
-        const a = await admit(this.ctx, frame.token, this.socket.remoteAddress ?? '', this.origin);
+        const a = await admit(this.ctx, frame.token, this.ip ?? this.socket.remoteAddress ?? '', this.origin);
         s = await push.open(a.user, a.claims, a.info);
       }
       if (this.closed) {

@@ -30,6 +30,21 @@ describe('SSE and long-poll', () => {
     again.close();
   });
 
+  test('an empty ?token= is no token: without a channel the request is refused at once', async () => {
+    // Found by spec/fuzz/streams.fuzz.test.ts: `?token=` counted as a token for "no channel = my user's
+    // messages" but as none for admission, so an anonymous-allowed node held a poll open on nothing.
+    const anon = await startTestNode({ data: ':memory:', allowAnonymous: true });
+    try {
+      for (const path of ['/v1/poll?token=&timeout=5', '/v1/sse?token=']) {
+        const r = await fetch(`${anon.url}${path}`, { signal: AbortSignal.timeout(4000) });
+        assert.equal(r.status, 400, path);
+        assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'bad_request', path);
+      }
+    } finally {
+      await anon.stop();
+    }
+  });
+
   test('SSE data with CR/LF and fake fields cannot inject fields or events', async () => {
     const s = openSse(`${t.url}/v1/sse?channel=inject&token=${token}`);
     await s.ready;

@@ -144,3 +144,13 @@ test('parseOptions: --public-url, --dht-host, --dht-port and --bootstrap are che
     assert.throws(() => parseOptions(input), (err: OptionsError) => err.field === field && message.test(err.message), JSON.stringify(input));
   }
 });
+
+test('with --tls-cert the advertised URL is https://; a given http:// --public-url is refused', () => {
+  const tls = { host: '0.0.0.0', port: 8443, publicUrl: null, dhtHost: null, bootstrap: [], tlsCert: '/etc/hashpub/node.crt' };
+  assert.equal(nodeAddresses(tls, ONE).urlFor(8443), 'https://10.0.0.2:8443');
+  assert.equal(nodeAddresses({ ...tls, host: '127.0.0.1' }, TWO, false).urlFor(0), 'https://127.0.0.1:0');
+  assert.equal(nodeAddresses({ ...tls, publicUrl: 'https://hub.example.com' }, TWO).urlFor(8443), 'https://hub.example.com');
+  assert.equal(fieldOf(() => nodeAddresses({ ...tls, publicUrl: 'http://hub.example.com' }, TWO)), 'publicUrl');
+  // Without TLS an https:// public URL stays allowed: TLS ends at a reverse proxy in front of the node.
+  assert.equal(nodeAddresses({ ...tls, tlsCert: null, publicUrl: 'https://hub.example.com' }, TWO).urlFor(8080), 'https://hub.example.com');
+});
