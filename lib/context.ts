@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Limits } from './limits/limits.js';
 import type { TokenVerifier } from './auth/tokens.js';
 import type { HookRunner } from './hooks/hook-runner.js';
 import type { Metrics } from './metrics.js';
@@ -17,6 +18,8 @@ export interface EdgeContext {
   tokens: TokenVerifier;
   hooks: HookRunner | null;
   apiKey: string;
+  /** What a client may still do (refused before any work). */
+  limits: Limits;
   /** Cluster view for GET /v1/cluster: this node's id, every admitted member, and the replication mode. */
   cluster(): { self: string; members: Array<{ id: string; url: string }>; replication: ReplicationMode };
 }

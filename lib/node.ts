@@ -9,6 +9,7 @@ import { Cluster } from './cluster/cluster.js';
 import type { EdgeContext } from './context.js';
 import { HookRunner, openHooks } from './hooks/hook-runner.js';
 import type { Hooks } from './hooks/hooks.js';
+import { EdgeLimits } from './limits/edge-limits.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import type { HashpubNode } from './node-api.js';
@@ -125,7 +126,8 @@ class Node implements HashpubNode {
     const cluster = this.cluster;
     this.owner = new ChannelOwner({ commit, replication, router, hooks: this.hookRunner, log: this.log,
       onPublish: () => metrics.messagesIn.inc(), presenceIntervalMs: o.presenceIntervalMs, beforeUse: cluster ? () => cluster.checkStall() : undefined, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
-    this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, sessionTtlMs: o.sessionTtlSeconds * 1000,
+    const limits = new EdgeLimits(o, metrics);
+    this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, limits, sessionTtlMs: o.sessionTtlSeconds * 1000,
       presenceGraceMs: o.presenceGraceSeconds * 1000,
       onDeliver: (n) => { if (n) metrics.messagesOut.inc(n); } });
     const push = this.push;
@@ -134,7 +136,7 @@ class Node implements HashpubNode {
 
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
-      tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey,
+      tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey, limits,
       cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })),
         replication: replication.mode() }),
     };

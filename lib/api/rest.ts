@@ -97,6 +97,7 @@ export class RestApi {
 
   private async publish(req: IncomingMessage, res: ServerResponse, channel: string): Promise<void> {
     const caller = await this.caller(req);
+    if (caller.kind === 'client') this.ctx.limits.channelPublish(channel); // before the body is read
     const b = await this.body(req);
     if (!('data' in b)) throw badRequest('body must be {"data": ..., "id"?: string}');
     if (b.id !== undefined && (typeof b.id !== 'string' || b.id.length === 0 || b.id.length > 200)) throw badRequest('id must be a string of 1-200 characters');

@@ -41,6 +41,18 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   heartbeatMs: ['MS', 'cluster heartbeat interval; a peer that misses 3 in a row is suspected'],
   failureTimeoutMs: ['MS', 'a suspected peer silent this much longer is dropped (once confirmed; 2x if not)'],
   presenceIntervalMs: ['MS', 'join/leave events of a channel with presenceEvents on go out as one batched diff per node per interval'],
+  maxCommandsPerSecond: ['N', 'limit: WebSocket frames per second per connection, sustained (a chat client sends a few; 0 = off)'],
+  commandBurst: ['N', 'limit: frames a connection may send at once on top of the rate (a fresh client subscribes all its channels)'],
+  maxSubscriptionsPerConnection: ['N', 'limit: subscriptions per connection ($user:U not counted); each costs memory here and at the owner'],
+  maxConnectionsPerUser: ['N', 'limit: sessions of one user on this node (tabs, devices; a dropped one counts until it expires)'],
+  maxConnectionsPerAddress: ['N', 'limit: open WebSocket/SSE connections per source address (high: many users share a NAT)'],
+  maxConnectionAttemptsPerSecond: ['N', 'limit: new connections per second per source address (each may verify a token and run the connect hook)'],
+  connectionAttemptBurst: ['N', 'limit: new connections one address may open at once on top of the rate (page reloads, a NAT after a restart)'],
+  maxChannelPublishesPerSecond: ['N', 'limit: client publishes per second per channel on this node (API-key publishes are not limited)'],
+  channelPublishBurst: ['N', 'limit: client publishes a channel may take at once on top of the rate'],
+  abuseRefusals: ['N', 'a WebSocket refused this many times within --abuse-window-seconds is closed (4429) and its session ended'],
+  abuseWindowSeconds: ['SECONDS', 'window of --abuse-refusals'],
+  limitExemptAddresses: ['A1,A2', 'source addresses the per-address limits skip (loopback: a local proxy, benchmarks); "" = none'],
   minCopies: ['1|2', 'copies a write needs before it is acknowledged: 2 = owner + replica (a node without a majority refuses writes), 1 = owner only (writes stay available, the last ones can be lost with a crash)'],
 };
 

@@ -33,4 +33,5 @@ export async function admit(ctx: EdgeContext, token: string | undefined, ip: str
   return { user, claims, info };
 }
 
-export const remoteIp = (req: IncomingMessage): string => req.socket.remoteAddress ?? '';
+/** The source address of a request, as the limits count it (lib/limits: proxy-aware there). */
+export const remoteIp = (ctx: EdgeContext, req: IncomingMessage): string => ctx.limits.clientAddress(req);

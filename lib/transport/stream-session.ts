@@ -35,7 +35,7 @@ export async function streamSession(ctx: EdgeContext, req: IncomingMessage, toke
   if (s && token && (await ctx.tokens.verify(token)).user !== s.user) s = undefined;
   const resumed = s !== undefined;
   if (!s) {
-    const a = await admit(ctx, token, remoteIp(req), req.headers.origin ?? null);
+    const a = await admit(ctx, token, remoteIp(ctx, req), req.headers.origin ?? null);
     s = await push.open(a.user, a.claims, a.info);
   }
   attach(s);
