@@ -153,6 +153,10 @@ class WsClient implements Connection {
     this.ctx.log.warn({ address: this.address, user: this.session?.user }, 'closing a connection refused too often (4429)');
     if (this.session) void this.ctx.push.end(this.session, 'rate_limited', CLOSE_CODES.rate_limited, wait);
     this.close(CLOSE_CODES.rate_limited, wait);
+    // Read nothing more: what the client already sent would only be parsed to be dropped. The close frame is out;
+    // the socket goes after a second whether or not the client answers it.
+    this.socket.pause();
+    setTimeout(() => this.ws.terminate(), 1000).unref();
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {
