@@ -177,6 +177,7 @@ export class PushService implements PushTarget {
    */
   async subscribe(s: Session, channel: string, since: StreamPosition | undefined,
     opts: { system?: boolean; announce?: Announce; resume?: boolean } = {}): Promise<SubscribeResult> {
+    if (s.ended) throw new HashpubError('forbidden', 'the session has ended');
     const existing = s.subs.get(channel);
     if (existing && !opts.resume) {
       if (existing.pending) throw new HashpubError('bad_request', 'a subscribe to this channel is already in progress');
@@ -223,6 +224,7 @@ export class PushService implements PushTarget {
       throw err;
     }
     if (s.ended || s.subs.get(channel) !== sub) {
+      if (s.subs.get(channel) === sub) this.forget(s, channel); // the session ended during the round trip
       void this.unregister(channel, s, 'ended');
       throw new HashpubError('forbidden', 'subscription ended while it was being set up');
     }

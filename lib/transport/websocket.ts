@@ -183,7 +183,7 @@ class WsClient implements Connection {
       return;
     }
     if (!this.connecting) return this.fail(frame.id, new HashpubError('bad_request', 'send {"type":"connect"} first'));
-    void this.connecting.then(() => this.session && this.handle(frame));
+    void this.connecting.then(() => { if (this.session && !this.closed) return this.handle(frame); });
   }
 
   private async handle(frame: Exclude<ClientFrame, { type: 'connect' | 'ping' }>): Promise<void> {
