@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import DHT from 'hyperdht';
+import { ApiKeys, loadApiKeys, type ApiKeyEntry } from './auth/api-keys.js';
 import { TokenVerifier } from './auth/tokens.js';
 import { nodeAddresses, type NodeAddresses } from './cluster/addresses.js';
 import { Cluster } from './cluster/cluster.js';
@@ -66,6 +67,7 @@ class Node implements HashpubNode {
   private hookRunner: HookRunner | null = null;
   private closers: Array<() => Promise<void> | void> = [];
   private cluster: Cluster | null = null;
+  private readonly apiKeys = new ApiKeys([]);
 
   constructor(private readonly options: Options, private readonly deps: NodeDeps) {
     this.log = deps.logger ?? createLogger(options.logLevel);
@@ -83,6 +85,7 @@ class Node implements HashpubNode {
       apiKey: o.apiKey ?? undefined, jwtSecret: o.jwtSecret ?? undefined, secret: o.secret ?? undefined,
     });
     this.apiKey = secrets.apiKey;
+    this.apiKeys.replace(await this.keyEntries());
     this.jwtSecret = secrets.jwtSecret;
     this.generated = generated.filter((g): g is 'apiKey' | 'jwtSecret' | 'secret' => g !== 'nodeSeed');
     // An in-memory node on a fixed port keeps its id across restarts (so it is the same member of the quorum);
@@ -136,7 +139,7 @@ class Node implements HashpubNode {
 
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
-      tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey, limits,
+      tokens: new TokenVerifier(secrets.jwtSecret), apiKeys: this.apiKeys, limits,
       cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })),
         replication: replication.mode() }),
     };
@@ -165,6 +168,20 @@ class Node implements HashpubNode {
     }
     this.edge.ready = true;
     this.log.info({ url: this.url, id: this.id }, 'hashpub node ready');
+  }
+
+  /** The keys the REST API accepts: --api-keys, plus --api-key (or, without --api-keys, the generated one) with every scope. */
+  private async keyEntries(): Promise<ApiKeyEntry[]> {
+    const o = this.options;
+    const scoped = o.apiKeys !== null ? await loadApiKeys(o.apiKeys) : [];
+    const single = o.apiKey !== null || o.apiKeys === null ? [{ key: this.apiKey, scopes: ['admin' as const] }] : [];
+    return [...scoped.filter((e) => e.key !== this.apiKey || single.length === 0), ...single];
+  }
+
+  async reloadApiKeys(): Promise<number> {
+    this.apiKeys.replace(await this.keyEntries());
+    this.log.info({ keys: this.apiKeys.size }, 'API keys reloaded');
+    return this.apiKeys.size;
   }
 
   async stop(): Promise<void> {

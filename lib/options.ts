@@ -35,6 +35,12 @@ export interface Options {
   secret: string | null;
   /** API key for the REST API; generated and stored in the data dir if unset. @default null */
   apiKey: string | null;
+  /**
+   * Scoped API keys: the path of a JSON file `[{"key", "scopes": ["publish"|"read"|"admin"], "name"?}]`, or that
+   * JSON inline. Several keys at once (rotation); SIGHUP re-reads the file. With it, the generated key is not
+   * accepted (a given apiKey still is, with every scope). @default null
+   */
+  apiKeys: string | null;
   /** HS256 secret for client tokens; generated and stored in the data dir if unset. @default null */
   jwtSecret: string | null;
   /** Accept connections without a token (user id null). @default false */
@@ -139,6 +145,7 @@ export function defaultOptions(): Options {
     cluster: 'hashpub',
     secret: null,
     apiKey: null,
+    apiKeys: null,
     jwtSecret: null,
     allowAnonymous: false,
     hooks: null,
