@@ -97,7 +97,7 @@ class Budget implements CommandBudget {
   private windowStart = 0;
 
   constructor(private readonly limits: EdgeLimits) {
-    this.bucket = fullBucket(limits.options.commandBurst, limits.clock());
+    this.bucket = fullBucket(Math.max(1, limits.options.commandBurst), limits.clock());
   }
 
   take(): void {
