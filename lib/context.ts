@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { ApiKeys } from './auth/api-keys.js';
+import type { Limits } from './limits/limits.js';
 import type { TokenVerifier } from './auth/tokens.js';
 import type { HookRunner } from './hooks/hook-runner.js';
 import type { Metrics } from './metrics.js';
@@ -17,9 +19,12 @@ export interface EdgeContext {
   push: PushService;
   tokens: TokenVerifier;
   hooks: HookRunner | null;
-  apiKey: string;
   /** `--trusted-proxies`: whose X-Forwarded-For names the client (transport/client-address.ts). */
   proxies: TrustedProxies;
+  /** The REST API keys and their scopes. */
+  apiKeys: ApiKeys;
+  /** What a client may still do (refused before any work). */
+  limits: Limits;
   /** Cluster view for GET /v1/cluster: this node's id, every admitted member, and the replication mode. */
   cluster(): { self: string; members: Array<{ id: string; url: string }>; replication: ReplicationMode };
 }

@@ -32,6 +32,7 @@ export const DISCONNECT_REASONS = {
   shutdown: 'shutdown',
   expired: 'expired',
   bad_token: 'bad_token',
+  rate_limited: 'rate_limited',
 } as const;
 
 export type DisconnectReason = keyof typeof DISCONNECT_REASONS;
@@ -110,4 +111,9 @@ export const CLOSE_CODES = {
   unauthorized: 4401,
   /** The connect hook refused the connection. */
   forbidden: 4403,
+  /**
+   * Too many refusals (`rate_limited`) within the abuse window, or the connection itself was over a limit:
+   * the session is ended; the reason is the seconds to wait before reconnecting.
+   */
+  rate_limited: 4429,
 } as const;

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { FailureStats } from './cluster/membership.js';
+import { LIMIT_NAMES } from './limits/limits.js';
 
 /**
  * Prometheus metrics of one node (its own Registry, so several nodes can live in one process).
@@ -18,6 +19,8 @@ export class Metrics {
   readonly messagesIn = new Counter({ name: 'hashpub_messages_in_total', help: 'Messages accepted by channels this node owns', registers: [this.registry] });
   readonly messagesOut = new Counter({ name: 'hashpub_messages_out_total', help: 'Message frames written to local clients', registers: [this.registry] });
   readonly errors = new Counter({ name: 'hashpub_errors_total', help: 'Errors answered to clients and API callers, by code', labelNames: ['code'], registers: [this.registry] });
+  readonly refusals = zeroed(new Counter({ name: 'hashpub_refusals_total', help: 'Requests refused with rate_limited, by limit (spec/protocol.md "Limits")', labelNames: ['limit'], registers: [this.registry] }), LIMIT_NAMES);
+  readonly abuseDisconnects = new Counter({ name: 'hashpub_abuse_disconnects_total', help: 'WebSocket connections closed with 4429 after too many refusals', registers: [this.registry] });
   readonly slowDisconnects = new Counter({ name: 'hashpub_slow_disconnects_total', help: 'Clients disconnected because their output buffer passed the bound', registers: [this.registry] });
   readonly peerFrames = new Counter({ name: 'hashpub_peer_frames_total', help: 'Frames between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });
   readonly peerBytes = new Counter({ name: 'hashpub_peer_bytes_total', help: 'Bytes between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });
@@ -67,4 +70,10 @@ export class Metrics {
     for (const reason of reasons) counter.inc({ reason }, 0);
     return counter;
   }
+}
+
+/** Shows every label value from the start (0), so a dashboard sees the series before the first refusal. */
+function zeroed(counter: Counter<'limit'>, limits: readonly string[]): Counter<'limit'> {
+  for (const limit of limits) counter.inc({ limit }, 0);
+  return counter;
 }

@@ -12,6 +12,11 @@ export interface HashpubNode {
   readonly generated: ReadonlyArray<'apiKey' | 'jwtSecret' | 'secret'>;
   /** "HOST:PORT" of the DHT bootstrap other nodes pass as --bootstrap (the in-process one when none was given); null without a cluster. */
   readonly bootstrap: string | null;
+  /**
+   * Reads --api-keys again and swaps the accepted keys at once (the CLI calls it on SIGHUP); resolves to the
+   * number of keys. A bad file rejects and leaves the keys as they were.
+   */
+  reloadApiKeys(): Promise<number>;
   /** Opens storage, binds the port, joins the cluster; resolves when /healthz answers 200. */
   start(): Promise<void>;
   /** Closes client connections (clients may resume elsewhere), leaves the cluster, closes storage. */

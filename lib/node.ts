@@ -4,12 +4,14 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import DHT from 'hyperdht';
 import { loadTokenKeys } from './auth/token-keys.js';
+import { ApiKeys, loadApiKeys, type ApiKeyEntry } from './auth/api-keys.js';
 import { TokenVerifier } from './auth/tokens.js';
 import { nodeAddresses, type NodeAddresses } from './cluster/addresses.js';
 import { Cluster } from './cluster/cluster.js';
 import type { EdgeContext } from './context.js';
 import { HookRunner, openHooks } from './hooks/hook-runner.js';
 import type { Hooks } from './hooks/hooks.js';
+import { EdgeLimits } from './limits/edge-limits.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import type { HashpubNode } from './node-api.js';
@@ -24,7 +26,7 @@ import { GroupCommit } from './store/group-commit.js';
 import { LevelStore } from './store/level-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
-import { TrustedProxies } from './transport/client-address.js';
+import { clientAddress, TrustedProxies } from './transport/client-address.js';
 import { HttpEdge } from './transport/http-server.js';
 import { loadTls } from './transport/tls.js';
 
@@ -68,6 +70,7 @@ class Node implements HashpubNode {
   private hookRunner: HookRunner | null = null;
   private closers: Array<() => Promise<void> | void> = [];
   private cluster: Cluster | null = null;
+  private readonly apiKeys = new ApiKeys([]);
 
   constructor(private readonly options: Options, private readonly deps: NodeDeps) {
     this.log = deps.logger ?? createLogger(options.logLevel);
@@ -88,6 +91,7 @@ class Node implements HashpubNode {
       apiKey: o.apiKey ?? undefined, jwtSecret: o.jwtSecret ?? undefined, secret: o.secret ?? undefined,
     });
     this.apiKey = secrets.apiKey;
+    this.apiKeys.replace(await this.keyEntries());
     this.jwtSecret = secrets.jwtSecret;
     this.generated = generated.filter((g): g is 'apiKey' | 'jwtSecret' | 'secret' => g !== 'nodeSeed');
     // An in-memory node on a fixed port keeps its id across restarts (so it is the same member of the quorum);
@@ -131,7 +135,9 @@ class Node implements HashpubNode {
     const cluster = this.cluster;
     this.owner = new ChannelOwner({ commit, replication, router, hooks: this.hookRunner, log: this.log,
       onPublish: () => metrics.messagesIn.inc(), presenceIntervalMs: o.presenceIntervalMs, beforeUse: cluster ? () => cluster.checkStall() : undefined, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
-    this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, sessionTtlMs: o.sessionTtlSeconds * 1000,
+    const proxies = new TrustedProxies(o.trustedProxies);
+    const limits = new EdgeLimits(o, metrics, Date.now, (req) => clientAddress(req, proxies));
+    this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, limits, sessionTtlMs: o.sessionTtlSeconds * 1000,
       presenceGraceMs: o.presenceGraceSeconds * 1000,
       onDeliver: (n) => { if (n) metrics.messagesOut.inc(n); } });
     const push = this.push;
@@ -140,8 +146,7 @@ class Node implements HashpubNode {
 
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
-      tokens: new TokenVerifier(verifiesHs256(o) ? secrets.jwtSecret : null, tokenKeys), apiKey: secrets.apiKey,
-      proxies: new TrustedProxies(o.trustedProxies),
+      tokens: new TokenVerifier(verifiesHs256(o) ? secrets.jwtSecret : null, tokenKeys), apiKeys: this.apiKeys, limits, proxies,
       cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })),
         replication: replication.mode() }),
     };
@@ -170,6 +175,20 @@ class Node implements HashpubNode {
     }
     this.edge.ready = true;
     this.log.info({ url: this.url, id: this.id, ...(tls ? { tlsValidTo: tls.validTo } : {}) }, 'hashpub node ready');
+  }
+
+  /** The keys the REST API accepts: --api-keys, plus --api-key (or, without --api-keys, the generated one) with every scope. */
+  private async keyEntries(): Promise<ApiKeyEntry[]> {
+    const o = this.options;
+    const scoped = o.apiKeys !== null ? await loadApiKeys(o.apiKeys) : [];
+    const single = o.apiKey !== null || o.apiKeys === null ? [{ key: this.apiKey, scopes: ['admin' as const] }] : [];
+    return [...scoped.filter((e) => e.key !== this.apiKey || single.length === 0), ...single];
+  }
+
+  async reloadApiKeys(): Promise<number> {
+    this.apiKeys.replace(await this.keyEntries());
+    this.log.info({ keys: this.apiKeys.size }, 'API keys reloaded');
+    return this.apiKeys.size;
   }
 
   async stop(): Promise<void> {

@@ -36,6 +36,12 @@ export interface Options {
   secret: string | null;
   /** API key for the REST API; generated and stored in the data dir if unset. @default null */
   apiKey: string | null;
+  /**
+   * Scoped API keys: the path of a JSON file `[{"key", "scopes": ["publish"|"read"|"admin"], "name"?}]`, or that
+   * JSON inline. Several keys at once (rotation); SIGHUP re-reads the file. With it, the generated key is not
+   * accepted (a given apiKey still is, with every scope). @default null
+   */
+  apiKeys: string | null;
   /** HS256 secret for client tokens; generated and stored in the data dir if unset. @default null */
   jwtSecret: string | null;
   /** PEM file of a public key (RS256 or ES256) that verifies client tokens, besides the HS256 secret. @default null */
@@ -108,6 +114,34 @@ export interface Options {
   minCopies: number;
   /** Join/leave events of a channel with presenceEvents on go out as one diff per push node per this interval. @default 1000 */
   presenceIntervalMs: number;
+  // ---- Limits (lib/limits/; spec/protocol.md "Limits"): over one, a client gets `rate_limited`; 0 turns one off ----
+  /** WebSocket frames per second per connection, sustained (a chat client sends a few). @default 20 */
+  maxCommandsPerSecond: number;
+  /** Frames a WebSocket connection may send at once, on top of the rate (a fresh client subscribes its channels at once). @default 200 */
+  commandBurst: number;
+  /** Subscriptions per connection, `$user:U` not counted (each costs memory here and at the owner). @default 200 */
+  maxSubscriptionsPerConnection: number;
+  /** Sessions of one user on this node (tabs and devices; a dropped one counts until it resumes or expires). @default 100 */
+  maxConnectionsPerUser: number;
+  /** Open WebSocket and SSE connections per source address (allows for many users behind one NAT). @default 1000 */
+  maxConnectionsPerAddress: number;
+  /** New connections per second per source address, sustained (each may run the token check and the connect hook). @default 20 */
+  maxConnectionAttemptsPerSecond: number;
+  /** New connections one source address may open at once, on top of the rate (a page reload, a NAT's clients after a restart). @default 100 */
+  connectionAttemptBurst: number;
+  /** Client publishes per second per channel on this node, sustained (API-key publishes are not limited). @default 100 */
+  maxChannelPublishesPerSecond: number;
+  /** Client publishes one channel may take at once, on top of the rate. @default 200 */
+  channelPublishBurst: number;
+  /** A WebSocket refused this many times within abuseWindowSeconds is closed with 4429 and its session ended. @default 50 */
+  abuseRefusals: number;
+  /** Window of abuseRefusals, seconds. @default 10 */
+  abuseWindowSeconds: number;
+  /**
+   * Source addresses the per-address limits do not apply to: loopback, where a local reverse proxy or a benchmark
+   * connects from. Empty = limit every address. @default ["127.0.0.1", "::1"]
+   */
+  limitExemptAddresses: string[];
 }
 
 export function defaultOptions(): Options {
@@ -122,6 +156,7 @@ export function defaultOptions(): Options {
     cluster: 'hashpub',
     secret: null,
     apiKey: null,
+    apiKeys: null,
     jwtSecret: null,
     jwtPublicKey: null,
     jwks: null,
@@ -152,6 +187,18 @@ export function defaultOptions(): Options {
     failureTimeoutMs: 3000,
     minCopies: 2,
     presenceIntervalMs: 1000,
+    maxCommandsPerSecond: 20,
+    commandBurst: 200,
+    maxSubscriptionsPerConnection: 200,
+    maxConnectionsPerUser: 100,
+    maxConnectionsPerAddress: 1000,
+    maxConnectionAttemptsPerSecond: 20,
+    connectionAttemptBurst: 100,
+    maxChannelPublishesPerSecond: 100,
+    channelPublishBurst: 200,
+    abuseRefusals: 50,
+    abuseWindowSeconds: 10,
+    limitExemptAddresses: ['127.0.0.1', '::1'],
   };
 }
 
@@ -196,6 +243,14 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
   for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
     'sessionTtlSeconds', 'presenceGraceSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'heartbeatMs', 'failureTimeoutMs', 'presenceIntervalMs'] as const) {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
+  }
+  for (const k of ['maxCommandsPerSecond', 'commandBurst', 'maxSubscriptionsPerConnection', 'maxConnectionsPerUser', 'maxConnectionsPerAddress',
+    'maxConnectionAttemptsPerSecond', 'connectionAttemptBurst', 'maxChannelPublishesPerSecond', 'channelPublishBurst', 'abuseRefusals'] as const) {
+    if (!(o[k] >= 0)) throw new OptionsError(k, 'must be a number >= 0 (0 = no limit)');
+  }
+  if (!(o.abuseWindowSeconds > 0)) throw new OptionsError('abuseWindowSeconds', 'must be a positive number');
+  for (const a of o.limitExemptAddresses) {
+    if (net.isIP(a) === 0) throw new OptionsError('limitExemptAddresses', `"${a}" is not an IP address`);
   }
   checkFailureTiming(o.heartbeatMs, o.failureTimeoutMs);
   if (o.minCopies !== 1 && o.minCopies !== 2) throw new OptionsError('minCopies', 'must be 1 or 2');

@@ -12,7 +12,17 @@ export interface Secrets {
   nodeSeed: string;
 }
 
-const gen = () => randomBytes(24).toString('base64url');
+/**
+ * A random secret (24 bytes, base64url) that starts with a letter or digit: one starting with "-" would be read
+ * as a flag when pasted after --api-key or --secret.
+ */
+export function generateSecret(): string {
+  for (;;) {
+    const s = randomBytes(24).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(s)) return s;
+  }
+}
+const gen = generateSecret;
 
 /**
  * Reads the stored secrets, fills in what is missing (given values win over stored ones), stores the

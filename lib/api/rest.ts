@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { allows, type Scope } from '../auth/api-keys.js';
 import type { EdgeContext } from '../context.js';
 import { badRequest, HashpubError, methodNotAllowed } from '../errors.js';
 import { checkChannel, checkUser, userChannel } from '../protocol/names.js';
@@ -14,7 +14,15 @@ const METHODS: Record<string, readonly string[]> = {
   'channels/kick': ['POST'], 'channels/owner': ['GET'], 'users/messages': ['POST'], 'users/disconnect': ['POST'], cluster: ['GET'],
 };
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+/**
+ * The API-key scope each route needs (spec/protocol.md "API keys and scopes"; `admin` allows every route).
+ * `POST channels/messages` also takes a client token instead of a key.
+ */
+export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
+  'POST channels/messages': 'publish', 'POST users/messages': 'publish',
+  'GET channels/history': 'read', 'GET channels/presence': 'read', 'GET channels/config': 'read', 'GET channels/owner': 'read',
+  'PUT channels/config': 'admin', 'POST channels/kick': 'admin', 'POST users/disconnect': 'admin', 'GET cluster': 'admin',
+};
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -22,11 +30,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * channel publish, a client token), and hands the operation to the channel's owner through the router.
  */
 export class RestApi {
-  private readonly keyDigest: Buffer;
-
-  constructor(private readonly ctx: EdgeContext) {
-    this.keyDigest = digest(ctx.apiKey);
-  }
+  constructor(private readonly ctx: EdgeContext) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     let parts: string[];
@@ -44,7 +48,7 @@ export class RestApi {
 
     if (parts[0] === 'channels' && parts.length === 3) {
       if (route === 'POST channels/messages') return this.publish(req, res, checkChannel(parts[1]));
-      this.requireKey(req);
+      this.requireKey(req, ROUTE_SCOPES[route]);
       const channel = checkChannel(parts[1]);
       const owner = router.owner(channel);
       switch (route) {
@@ -74,7 +78,7 @@ export class RestApi {
         case 'GET channels/owner': return sendJson(res, 200, await owner.placement(channel));
       }
     } else if (parts[0] === 'users' && parts.length === 3) {
-      this.requireKey(req);
+      this.requireKey(req, ROUTE_SCOPES[route]);
       const user = checkUser(parts[1]);
       const channel = userChannel(user);
       if (route === 'POST users/messages') {
@@ -89,7 +93,7 @@ export class RestApi {
         return sendJson(res, 200, { disconnected: await router.owner(channel).disconnectUser(user, reason) });
       }
     } else if (route === 'GET cluster' && parts.length === 1) {
-      this.requireKey(req);
+      this.requireKey(req, ROUTE_SCOPES[route]);
       return sendJson(res, 200, this.ctx.cluster());
     }
     throw new HashpubError('not_found', `no route ${method} ${url.pathname}`);
@@ -97,6 +101,7 @@ export class RestApi {
 
   private async publish(req: IncomingMessage, res: ServerResponse, channel: string): Promise<void> {
     const caller = await this.caller(req);
+    if (caller.kind === 'client') this.ctx.limits.channelPublish(channel); // before the body is read
     const b = await this.body(req);
     if (!('data' in b)) throw badRequest('body must be {"data": ..., "id"?: string}');
     if (b.id !== undefined && (typeof b.id !== 'string' || b.id.length === 0 || b.id.length > 200)) throw badRequest('id must be a string of 1-200 characters');
@@ -115,19 +120,22 @@ export class RestApi {
     return b;
   }
 
-  private isKey(token: string | undefined): boolean {
-    return token !== undefined && timingSafeEqual(digest(token), this.keyDigest);
-  }
-
-  private requireKey(req: IncomingMessage): void {
+  /** Needs a key of this node with `scope` (any key, for a path that turns out to be no route: then 404). */
+  private requireKey(req: IncomingMessage, scope: Scope | undefined): void {
     const token = bearer(req);
-    if (!this.isKey(token)) throw new HashpubError('unauthorized', token ? 'wrong API key' : 'send the API key as "Authorization: Bearer KEY"');
+    const scopes = this.ctx.apiKeys.scopesOf(token);
+    if (!scopes) throw new HashpubError('unauthorized', token ? 'wrong API key' : 'send the API key as "Authorization: Bearer KEY"');
+    if (scope && !allows(scopes, scope)) throw new HashpubError('forbidden', `this API key lacks the "${scope}" scope`);
   }
 
-  /** The API key makes a server call; any other bearer must be a valid client token. */
+  /** A key makes a server call (it needs the publish scope); any other bearer must be a valid client token. */
   private async caller(req: IncomingMessage): Promise<Caller> {
     const token = bearer(req);
-    if (this.isKey(token)) return { kind: 'server' };
+    const scopes = this.ctx.apiKeys.scopesOf(token);
+    if (scopes) {
+      if (!allows(scopes, 'publish')) throw new HashpubError('forbidden', 'this API key lacks the "publish" scope');
+      return { kind: 'server' };
+    }
     if (!token) throw new HashpubError('unauthorized', 'send the API key or a client token as "Authorization: Bearer ..."');
     const id = await this.ctx.tokens.verify(token);
     return { kind: 'client', user: id.user, claims: id.claims };

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { OptionsError } from '../errors.js';
 import { parseOptions } from '../options.js';
+import { generateSecret } from '../secrets.js';
 import { CliError, flagOrEnv, positiveInt, readSecrets, secretsPath, UsageError, type ParsedArgs, type StoredSecrets } from './args.js';
 import { STOP_WITH_PARENT_ENV, stopOnSignals } from './signals.js';
 import { READY_LINE } from './start.js';
@@ -58,12 +58,12 @@ function clusterSecrets(args: ParsedArgs, base: string): Required<StoredSecrets>
   const stored = base === ':memory:' ? {} : readSecrets(base);
   const pick = (name: string, env: string, have: string | undefined) => {
     const v = flagOrEnv(args, { name, type: 'string', help: '', env });
-    return typeof v === 'string' ? v : have ?? randomBytes(24).toString('base64url');
+    return typeof v === 'string' ? v : have ?? generateSecret();
   };
   const s = {
     apiKey: pick('api-key', 'HASHPUB_API_KEY', stored.apiKey),
     jwtSecret: pick('jwt-secret', 'HASHPUB_JWT_SECRET', stored.jwtSecret),
-    secret: stored.secret ?? randomBytes(24).toString('base64url'),
+    secret: stored.secret ?? generateSecret(),
   };
   if (base !== ':memory:') {
     mkdirSync(base, { recursive: true });

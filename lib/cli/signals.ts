@@ -4,10 +4,11 @@ export const STOP_WITH_PARENT_ENV = 'HASHPUB_STOP_WITH_PARENT';
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
- * On the first SIGINT/SIGTERM/SIGHUP runs `stop()` then exits 0 (1 if stop fails or takes longer than
+ * On the first SIGINT/SIGTERM/SIGHUP (or `signals`) runs `stop()` then exits 0 (1 if stop fails or takes longer than
  * `graceMs`); a second signal exits at once. Also stops when the parent dies, if STOP_WITH_PARENT_ENV is set.
  */
-export function stopOnSignals(what: string, stop: () => Promise<void>, graceMs = 15_000): void {
+export function stopOnSignals(what: string, stop: () => Promise<void>, graceMs = 15_000,
+  signals: readonly NodeJS.Signals[] = SIGNALS): void {
   let stopping = false;
   const handler = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -32,7 +33,7 @@ export function stopOnSignals(what: string, stop: () => Promise<void>, graceMs =
       },
     );
   };
-  for (const s of SIGNALS) process.on(s, handler);
+  for (const s of signals) process.on(s, handler);
   if (process.env[STOP_WITH_PARENT_ENV] === '1') {
     const parent = process.ppid;
     const timer = setInterval(() => {

@@ -20,10 +20,19 @@ export async function runStart(args: ParsedArgs): Promise<void> {
     throw asStartError(err, options);
   }
   const started = node.start();
+  // With --api-keys, SIGHUP re-reads the keys (as nginx reloads its config) instead of stopping the node.
+  const reload = options.apiKeys !== null;
   stopOnSignals('node', async () => {
     await started.catch(() => {});
     await node.stop();
-  });
+  }, 15_000, reload ? ['SIGINT', 'SIGTERM'] : undefined);
+  if (reload) {
+    process.on('SIGHUP', () => {
+      node.reloadApiKeys().then(
+        (n) => process.stderr.write(`SIGHUP: ${n} API keys in use\n`),
+        (err: unknown) => process.stderr.write(`SIGHUP: API keys not reloaded, the old ones stay: ${(err as Error).message}\n`));
+    });
+  }
   try {
     await started;
   } catch (err) {
@@ -54,12 +63,14 @@ function banner(node: HashpubNode, o: Options): string {
   const keyed = (o.jwtPublicKey !== null || o.jwks !== null) && o.jwtSecret === null;
   const keys = [o.jwtPublicKey !== null ? `--jwt-public-key ${o.jwtPublicKey}` : '', o.jwks !== null ? `--jwks ${o.jwks}` : ''].filter(Boolean).join(', ');
   lines.push(
-    `  API key      ${generated('apiKey') ? `${node.apiKey}  (generated, ${stored})` : origin(o.apiKey, 'api-key')}`,
+    o.apiKeys !== null && o.apiKey === null
+      ? `  API keys     from --api-keys (the generated key is not accepted; SIGHUP re-reads them)`
+      : `  API key      ${generated('apiKey') ? `${node.apiKey}  (generated, ${stored})` : origin(o.apiKey, 'api-key')}`,
     keyed ? `  JWT          verified with ${keys} (RS256/ES256; HS256 off without --jwt-secret)`
       : `  JWT secret   ${generated('jwtSecret') ? `${node.jwtSecret}  (generated, ${stored})` : origin(o.jwtSecret, 'jwt-secret')}`,
     '',
     'Publish a message:',
-    `  curl -X POST -H "Authorization: Bearer ${generated('apiKey') ? node.apiKey : '<api key>'}" -H 'content-type: application/json' -d '{"data":{"hello":"world"}}' ${node.url}/v1/channels/news/messages`,
+    `  curl -X POST -H "Authorization: Bearer ${generated('apiKey') && o.apiKeys === null ? node.apiKey : '<api key>'}" -H 'content-type: application/json' -d '{"data":{"hello":"world"}}' ${node.url}/v1/channels/news/messages`,
     'Make a client token:',
     keyed ? '  sign it in your app with the private key (RS256/ES256, claims sub and exp)'
       : `  hashpub token --user alice --jwt-secret ${generated('jwtSecret') ? node.jwtSecret : '<jwt secret>'}`,

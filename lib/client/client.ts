@@ -110,6 +110,7 @@ function closeError(code: number, reason: string): ClientError {
   if (code === 4403) return new ClientError('forbidden', reason || 'connection refused');
   if (code === 4000) return new ClientError('disconnected', reason || 'disconnected by the server');
   if (code === 1013) return new ClientError('unavailable', 'node busy (1013)', Math.max(1, Number(reason) || 1) * 1000);
+  if (code === 4429) return new ClientError('rate_limited', 'too many refused requests (4429)', Math.max(1, Number(reason) || 10) * 1000);
   return new ClientError('unavailable', `connection closed (${code}${reason ? ` ${reason}` : ''})`);
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CLOSE_CODES, HashpubError } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
+import type { Limits } from '../limits/limits.js';
 import type { DeliverOptions, PresenceDiff, PublishResult, PushTarget, Router, SubscribeResult } from '../owner/owner-api.js';
 import { userChannel } from '../protocol/names.js';
 import { messageFrame, Prepared } from '../protocol/prepared.js';
@@ -14,6 +15,8 @@ export interface PushServiceDeps {
   router: Router;
   hooks: HookRunner | null;
   log: Logger;
+  /** Subscriptions per connection and sessions per user are checked here, before any round trip. */
+  limits?: Limits;
   /** A detached session is ended after this long. */
   sessionTtlMs: number;
   /** A detached session leaves its channels (presence `leave`, positions kept) after this long. @default sessionTtlMs */
@@ -72,6 +75,7 @@ export class PushService implements PushTarget {
 
   /** Creates a session for a verified identity; an authenticated user is subscribed to `$user:U`. */
   async open(user: UserId, claims: Claims, info: Record<string, unknown>): Promise<Session> {
+    if (user !== null) this.deps.limits?.userConnection(this.byUser.get(user)?.size ?? 0);
     const s = new Session(randomBytes(16).toString('base64url'), user, claims, info);
     this.sessions.set(s.id, s);
     if (user !== null) {
@@ -173,6 +177,7 @@ export class PushService implements PushTarget {
    */
   async subscribe(s: Session, channel: string, since: StreamPosition | undefined,
     opts: { system?: boolean; announce?: Announce; resume?: boolean } = {}): Promise<SubscribeResult> {
+    if (s.ended) throw new HashpubError('forbidden', 'the session has ended');
     const existing = s.subs.get(channel);
     if (existing && !opts.resume) {
       if (existing.pending) throw new HashpubError('bad_request', 'a subscribe to this channel is already in progress');
@@ -180,6 +185,7 @@ export class PushService implements PushTarget {
       opts.announce?.(channel, r);
       return r;
     }
+    if (!existing && !opts.system) this.deps.limits?.subscription(s.subs.size - (s.user !== null && s.subs.has(userChannel(s.user)) ? 1 : 0));
     // One round trip per (session, channel) at a time: a resume and a re-registration after a view change must
     // not both replay to the client. Deliveries are held from now on (not only once the earlier one is done).
     if (existing) existing.pending ??= [];
@@ -218,6 +224,7 @@ export class PushService implements PushTarget {
       throw err;
     }
     if (s.ended || s.subs.get(channel) !== sub) {
+      if (s.subs.get(channel) === sub) this.forget(s, channel); // the session ended during the round trip
       void this.unregister(channel, s, 'ended');
       throw new HashpubError('forbidden', 'subscription ended while it was being set up');
     }

@@ -35,4 +35,4 @@ export async function admit(ctx: EdgeContext, token: string | undefined, ip: str
 }
 
 /** The client address of a request: the socket's peer, or the X-Forwarded-For client behind a trusted proxy. */
-export const remoteIp = (ctx: EdgeContext, req: IncomingMessage): string => clientAddress(req, ctx.proxies);
+export const remoteIp = (ctx: EdgeContext, req: IncomingMessage): string => ctx.limits.clientAddress(req);

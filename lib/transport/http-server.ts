@@ -175,8 +175,19 @@ export class HttpEdge {
     if (!cors.allowed) return reject('403 Forbidden', 'forbidden');
     if (path !== '/v1/ws') return reject('404 Not Found', 'not_found');
     if (!this.ready) return reject('503 Service Unavailable', 'unavailable');
+    // Limits before the handshake: a refused attempt costs one short HTTP answer.
+    const address = this.ctx.limits.clientAddress(req);
+    try {
+      this.ctx.limits.attempt(address);
+      this.ctx.limits.opened(address);
+    } catch (err) {
+      const e = err as HashpubError;
+      this.ctx.metrics.errors.inc({ code: e.code });
+      return void socket.end(`HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-type: application/json\r\nretry-after: ${e.retryAfter ?? 1}\r\n\r\n` +
+        JSON.stringify({ error: e.toJSON() }));
+    }
     socket.off('error', destroyOnError); // ws installs its own handler for the rest of the socket's life
-    this.ws.upgrade(req, socket, head);
+    this.ws.upgrade(req, socket, head, address);
   }
 }
 

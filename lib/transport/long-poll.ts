@@ -35,6 +35,7 @@ export class LongPollTransport {
     let s = cursor.session ? push.find(cursor.session) : undefined;
     let box = s?.conn instanceof Mailbox ? s.conn : undefined;
     if (!s || !box || s.away || box.channels.join('\n') !== channels.join('\n') || box.lastCursor !== cursorParam) {
+      this.ctx.limits.attempt(this.ctx.limits.clientAddress(req)); // a new session, or one taken over: a connection attempt
       const fresh = box ?? new Mailbox(this.ctx, (b) => { this.mailboxes.delete(b); if (b.session) void push.end(b.session, 'slow'); });
       fresh.reset(channels);
       const announce = announceInto((f) => fresh.send(f));

@@ -35,9 +35,14 @@ export class SseTransport {
     const channels = channelsOf(url, token !== undefined);
     const cursor = parseCursor((req.headers['last-event-id'] as string | undefined) ?? url.searchParams.get('lastEventId'));
     const push = this.ctx.push;
+    const { limits } = this.ctx;
+    const address = limits.clientAddress(req);
+    limits.attempt(address);
+    limits.opened(address);
     const stream = new SseStream(this.ctx, res, channels);
     let session: Session | null = null;
     res.on('close', () => {
+      limits.closed(address);
       if (stream.closed && !this.streams.has(stream)) return; // never started
       stream.closed = true;
       if (this.streams.delete(stream)) this.ctx.metrics.connections.dec({ transport: 'sse' });

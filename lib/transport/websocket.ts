@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { EdgeContext } from '../context.js';
+import type { CommandBudget } from '../limits/limits.js';
 import { asHashpubError, CLOSE_CODES, HashpubError } from '../errors.js';
 import { checkClientFrame, type ClientFrame } from '../protocol/client-frames.js';
 import { parseJson } from '../protocol/json.js';
@@ -10,7 +11,7 @@ import type { Announce } from '../session/push-service.js';
 import type { Connection, Session } from '../session/session.js';
 import type { StreamPosition } from '../protocol/types.js';
 import { coalescedWrite } from './coalesce.js';
-import { admit, remoteIp } from './connect.js';
+import { admit } from './connect.js';
 
 /** A connection that has not sent `connect` after this long is closed. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -34,11 +35,18 @@ export class WebSocketTransport {
     this.timer = setInterval(() => this.tick(), TICK_MS).unref();
   }
 
-  /** Completes the upgrade of a request already checked for path and origin. */
-  upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  /**
+   * Completes the upgrade of a request already checked for path, origin and limits; `address` was counted
+   * with limits.opened() and is released when the connection closes (at once if the handshake fails: ws
+   * completes it synchronously, as no verifyClient is set).
+   */
+  upgrade(req: IncomingMessage, socket: Socket, head: Buffer, address: string): void {
+    let done = false;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.clients.add(new WsClient(this.ctx, ws as Tagged, socket, req, this.clients));
+      done = true;
+      this.clients.add(new WsClient(this.ctx, ws as Tagged, socket, req, this.clients, address));
     });
+    if (!done) this.ctx.limits.closed(address);
   }
 
   close(): void {
@@ -81,14 +89,13 @@ class WsClient implements Connection {
   private due = Date.now() + CONNECT_TIMEOUT_MS;
   alive = true;
   private readonly origin: string | null;
-  /** The client address when it differs from the socket's peer (behind a trusted proxy); else null. */
-  private readonly ip: string | null;
+  /** Made on the first frame: a connection that only listens holds none. */
+  private budget: CommandBudget | null = null;
 
   constructor(private readonly ctx: EdgeContext, private readonly ws: Tagged, private readonly socket: Socket,
-    req: IncomingMessage, private readonly registry: Set<WsClient>) {
+    req: IncomingMessage, private readonly registry: Set<WsClient>, private readonly address: string) {
     ctx.metrics.connections.inc({ transport: 'ws' });
     this.origin = req.headers.origin ?? null;
-    this.ip = ctx.proxies.empty ? null : remoteIp(ctx, req);
     ws[CLIENT] = this;
     ws.on('message', onMessage as never);
     ws.on('pong', onPong as never);
@@ -133,10 +140,32 @@ class WsClient implements Connection {
     const e = asHashpubError(err);
     if (e.code === 'internal') this.ctx.log.error({ err }, 'internal error on a websocket frame');
     this.ctx.metrics.errors.inc({ code: e.code });
-    this.reply({ type: 'error', ...(id !== undefined ? { id } : {}), ...extra, code: e.code, message: e.message });
+    const retry = e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {};
+    this.reply({ type: 'error', ...(id !== undefined ? { id } : {}), ...extra, code: e.code, message: e.message, ...retry });
+    if (e.code === 'rate_limited' && (this.budget ??= this.ctx.limits.budget()).strike()) this.abuse();
+  }
+
+  /** Refused too often within the abuse window: the session ends, the socket closes with 4429. */
+  private abuse(): void {
+    if (this.closed) return;
+    this.ctx.metrics.abuseDisconnects.inc();
+    const wait = String(this.ctx.options.abuseWindowSeconds);
+    this.ctx.log.warn({ address: this.address, user: this.session?.user }, 'closing a connection refused too often (4429)');
+    if (this.session) void this.ctx.push.end(this.session, 'rate_limited', CLOSE_CODES.rate_limited, wait);
+    this.close(CLOSE_CODES.rate_limited, wait);
+    // Read nothing more: what the client already sent would only be parsed to be dropped. The close frame is out;
+    // the socket goes after a second whether or not the client answers it.
+    this.socket.pause();
+    setTimeout(() => this.ws.terminate(), 1000).unref();
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    try {
+      (this.budget ??= this.ctx.limits.budget()).take();
+    } catch (err) {
+      return this.fail(sniffId(data), err); // refused before the frame is parsed
+    }
     if (isBinary) return this.fail(undefined, new HashpubError('bad_request', 'binary frames are not supported: send JSON text frames'));
     let raw: unknown;
     let frame: ClientFrame;
@@ -154,7 +183,7 @@ class WsClient implements Connection {
       return;
     }
     if (!this.connecting) return this.fail(frame.id, new HashpubError('bad_request', 'send {"type":"connect"} first'));
-    void this.connecting.then(() => this.session && this.handle(frame));
+    void this.connecting.then(() => { if (this.session && !this.closed) return this.handle(frame); });
   }
 
   private async handle(frame: Exclude<ClientFrame, { type: 'connect' | 'ping' }>): Promise<void> {
@@ -168,6 +197,7 @@ class WsClient implements Connection {
         await push.unsubscribe(s, frame.channel);
         this.reply({ type: 'reply', id: frame.id, ok: true });
       } else {
+        this.ctx.limits.channelPublish(frame.channel);
         const r = await push.publish(s, frame.channel, frame.data, frame.key);
         this.reply({ type: 'reply', id: frame.id, ok: true, channel: r.channel, epoch: r.epoch, offset: r.offset, ...(r.duplicate ? { duplicate: true } : {}) });
       }
@@ -183,7 +213,7 @@ class WsClient implements Connection {
       if (s && frame.token && (await tokens.verify(frame.token)).user !== s.user) s = undefined;
       const resumed = s !== undefined;
       if (!s) {
-        const a = await admit(this.ctx, frame.token, this.ip ?? this.socket.remoteAddress ?? '', this.origin);
+        const a = await admit(this.ctx, frame.token, this.address, this.origin);
         s = await push.open(a.user, a.claims, a.info);
       }
       if (this.closed) {
@@ -205,6 +235,7 @@ class WsClient implements Connection {
     } catch (err) {
       const e = asHashpubError(err);
       this.fail(undefined, e);
+      if (e.code === 'rate_limited') return this.close(CLOSE_CODES.rate_limited, String(e.retryAfter ?? 1));
       this.close(e.code === 'unauthorized' ? CLOSE_CODES.unauthorized : e.code === 'forbidden' ? CLOSE_CODES.forbidden : CLOSE_CODES.protocol, e.message);
     }
   }
@@ -217,10 +248,17 @@ class WsClient implements Connection {
     const goodbye = !this.closed && code !== 1006 && code !== CLOSE_CODES.resume;
     this.closed = true;
     this.registry.delete(this);
+    this.ctx.limits.closed(this.address);
     this.ctx.metrics.connections.dec({ transport: 'ws' });
     const s = this.session;
     if (!s) return;
     if (goodbye && s.conn === this) void this.ctx.push.end(s, 'goodbye');
     else this.ctx.push.detach(s, this, 'closed');
   }
+}
+
+/** The request id of a frame refused unparsed: `"id": n` within its first 200 bytes, if there. */
+function sniffId(data: Buffer): number | undefined {
+  const m = /"id"\s*:\s*(\d{1,15})[,}\s]/.exec(data.subarray(0, 200).toString('latin1'));
+  return m ? Number(m[1]) : undefined;
 }

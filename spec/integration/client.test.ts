@@ -323,6 +323,18 @@ describe('the official client against nodes that fail', () => {
     await new Promise((r) => wss.close(r));
   });
 
+  test('close 4429 (rate limited) is honoured like 1013: the next attempt waits at least the seconds of its reason', async () => {
+    const opens: number[] = [];
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    wss.on('connection', (ws) => { opens.push(Date.now()); ws.close(4429, '1'); });
+    await new Promise((r) => wss.once('listening', r));
+    const c = connect(`http://127.0.0.1:${(wss.address() as AddressInfo).port}`, { transports: ['websocket'], WebSocket: WS, backoff: { baseMs: 10 } });
+    await until('two attempts', 10_000, () => opens.length >= 2);
+    c.close();
+    assert.ok(opens[1]! - opens[0]! >= 990, `retried after ${opens[1]! - opens[0]!} ms despite close 4429`);
+    await new Promise((r) => wss.close(r));
+  });
+
   test('no tight loop: against a node that drops every connection, attempts back off exponentially', async () => {
     const opens: number[] = [];
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });

@@ -21,12 +21,12 @@ describe('OpenAPI document', () => {
   after(() => t.stop());
 
   /** Makes a request and records what came back (streams: only the head). */
-  async function call(method: string, path: string, opts: { body?: unknown; raw?: string; headers?: Record<string, string>; key?: boolean; stream?: boolean } = {}): Promise<Exchange> {
+  async function call(method: string, path: string, opts: { body?: unknown; raw?: string; headers?: Record<string, string>; key?: boolean; stream?: boolean; base?: string } = {}): Promise<Exchange> {
     const headers: Record<string, string> = { ...(opts.key === false ? {} : { authorization: `Bearer ${t.apiKey}` }), ...opts.headers };
     const text = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
     if (text !== undefined) headers['content-type'] = 'application/json';
     const ctrl = new AbortController();
-    const res = await fetch(t.url + path, { method, headers, body: text, signal: ctrl.signal });
+    const res = await fetch((opts.base ?? t.url) + path, { method, headers, body: text, signal: ctrl.signal });
     const type = res.headers.get('content-type');
     let body: unknown;
     if (opts.stream && res.ok) {
@@ -138,6 +138,29 @@ describe('OpenAPI document', () => {
     await call('DELETE', '/v1/sse?cursor=nope', { key: false });
     await call('DELETE', '/v1/sse?cursor=nope.-', { key: false });
     filler.close();
+    // Limits (429 with Retry-After): a node that allows one connection attempt and one client publish, loopback included.
+    const tight = await startTestNode({ data: ':memory:', limitExemptAddresses: [], maxConnectionAttemptsPerSecond: 0.01,
+      connectionAttemptBurst: 1, maxChannelPublishesPerSecond: 0.01, channelPublishBurst: 1 });
+    try {
+      const tightClient = { authorization: `Bearer ${await tight.token('tour-user', { publish: ['tour'] })}` };
+      for (let i = 0; i < 2; i++) await call('POST', '/v1/channels/tour/messages', { body: { data: i }, key: false, headers: tightClient, base: tight.url });
+      assert.equal((await call('GET', '/v1/poll?channel=tour&timeout=0', { key: false, headers: tightClient, base: tight.url })).status, 200);
+      assert.equal((await call('GET', '/v1/poll?channel=tour&timeout=0', { key: false, headers: tightClient, base: tight.url })).status, 429);
+      assert.equal((await call('GET', '/v1/sse?channel=tour', { key: false, headers: tightClient, base: tight.url })).status, 429);
+      const refused = await new Promise<Exchange>((resolve) => {
+        const probe = new TestClient(tight.url.replace('http', 'ws') + '/v1/ws');
+        probe.opened.catch(() => {}); // refused: the answer is read below
+        probe.ws.once('unexpected-response', (_req, res) => {
+          let raw = '';
+          res.on('data', (d: Buffer) => { raw += d.toString(); });
+          res.on('end', () => resolve({ method: 'GET', path: '/v1/ws', status: res.statusCode!, type: res.headers['content-type'] ?? null, body: JSON.parse(raw) }));
+        });
+      });
+      assert.equal(refused.status, 429);
+      seen.push(refused);
+    } finally {
+      await tight.stop();
+    }
 
     // What every operation answers alike: a disallowed Origin (403 before any work), no credentials (401 where
     // it needs them) and a malformed name in the path (400).
