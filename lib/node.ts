@@ -23,6 +23,9 @@ import { GroupCommit } from './store/group-commit.js';
 import { LevelStore } from './store/level-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
+import { clusterStats } from './stats/cluster-stats.js';
+import { NodeStatsSampler } from './stats/node-stats.js';
+import type { NodeStats, StatsSample } from './stats/stats.js';
 import { HttpEdge } from './transport/http-server.js';
 
 /** Test and embedding seams; production uses the defaults. */
@@ -65,6 +68,7 @@ class Node implements HashpubNode {
   private hookRunner: HookRunner | null = null;
   private closers: Array<() => Promise<void> | void> = [];
   private cluster: Cluster | null = null;
+  private sampler: NodeStatsSampler | null = null;
 
   constructor(private readonly options: Options, private readonly deps: NodeDeps) {
     this.log = deps.logger ?? createLogger(options.logLevel);
@@ -112,7 +116,8 @@ class Node implements HashpubNode {
     let replication: Replication;
     if (clustered) {
       this.cluster = new Cluster({ self: this.id, store: this.store, commit, log: this.log, metrics: this.metrics,
-        owner: () => this.owner!, push: () => this.push!, minCopies: o.minCopies as 1 | 2 });
+        owner: () => this.owner!, push: () => this.push!, minCopies: o.minCopies as 1 | 2,
+        stats: (_op, args: { history?: boolean } | null) => this.ownStats(Boolean(args?.history)) });
       router = this.cluster.router;
       replication = this.cluster.replication;
     } else {
@@ -124,22 +129,36 @@ class Node implements HashpubNode {
     const metrics = this.metrics;
     const cluster = this.cluster;
     this.owner = new ChannelOwner({ commit, replication, router, hooks: this.hookRunner, log: this.log,
-      onPublish: () => metrics.messagesIn.inc(), presenceIntervalMs: o.presenceIntervalMs, beforeUse: cluster ? () => cluster.checkStall() : undefined, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
+      onPublish: () => { metrics.messagesIn.inc(); metrics.totals.in++; }, presenceIntervalMs: o.presenceIntervalMs, beforeUse: cluster ? () => cluster.checkStall() : undefined, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
     this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, sessionTtlMs: o.sessionTtlSeconds * 1000,
       presenceGraceMs: o.presenceGraceSeconds * 1000,
-      onDeliver: (n) => { if (n) metrics.messagesOut.inc(n); } });
+      onDeliver: (n) => { if (n) { metrics.messagesOut.inc(n); metrics.totals.out += n; } } });
     const push = this.push;
     metrics.sources.sessions = () => push.sessionCount;
     metrics.sources.subscriptions = () => push.hub.subscriptions;
+    const sampler = this.sampler = new NodeStatsSampler({
+      id: () => this.id, url: () => this.url, connections: () => push.connectionCounts(), sessions: () => push.sessionCount,
+      subscriptions: () => push.hub.subscriptions, messages: () => metrics.totals,
+      replication: () => {
+        const r = metrics.sourcesReplication?.();
+        return r ? { ...r.mode, lagBatches: r.batches, behindChannels: r.behind } : null;
+      },
+    });
 
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
       tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey,
       cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })),
         replication: replication.mode() }),
+      stats: (withHistory) => clusterStats(this.ownStats(withHistory), {
+        self: this.id,
+        members: () => ctx.cluster().members,
+        ask: (id, h) => cluster!.request(id, 'stats.node', { history: h }),
+      }, withHistory),
     };
     this.owner.start();
     this.push.start();
+    sampler.start();
     this.edge = new HttpEdge(ctx);
     try {
       const bound = await this.edge.listen(o.host, o.port);
@@ -178,7 +197,14 @@ class Node implements HashpubNode {
     await this.shutdown();
   }
 
+  /** This node's figures (and the chart's samples), for GET /v1/stats here or on another member. */
+  private ownStats(withHistory: boolean): { stats: NodeStats; history?: StatsSample[] } {
+    const s = this.sampler!;
+    return withHistory ? { stats: s.current(), history: s.history() } : { stats: s.current() };
+  }
+
   private async shutdown(): Promise<void> {
+    this.sampler?.stop();
     await this.push?.stop();
     await this.edge?.close();
     await this.owner?.stop();
