@@ -23,6 +23,8 @@ import { GroupCommit } from './store/group-commit.js';
 import { LevelStore } from './store/level-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
+import type { PageRoutes } from './pages/pages.js';
+import { dashboardPages, PageRouter } from './pages/static-pages.js';
 import { clusterStats } from './stats/cluster-stats.js';
 import { NodeStatsSampler } from './stats/node-stats.js';
 import type { NodeStats, StatsSample } from './stats/stats.js';
@@ -35,6 +37,8 @@ export interface NodeDeps {
   /** Use these hooks instead of --hooks/--webhook. */
   hooks?: Hooks;
   logger?: Logger;
+  /** Pages and endpoints served before the dashboard (the demo app's, lib/demo/). */
+  pages?: PageRoutes;
   /** Run alone: no cluster, no DHT, no in-process bootstrap (tests, embedding). */
   standalone?: boolean;
 }
@@ -155,6 +159,7 @@ class Node implements HashpubNode {
         members: () => ctx.cluster().members,
         ask: (id, h) => cluster!.request(id, 'stats.node', { history: h }),
       }, withHistory),
+      pages: new PageRouter([...(this.deps.pages ? [this.deps.pages] : []), dashboardPages()]),
     };
     this.owner.start();
     this.push.start();
