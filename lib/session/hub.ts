@@ -15,6 +15,14 @@ export type Variant = { data: unknown } | { skip: true } | undefined;
  */
 export class Hub {
   private readonly channels = new Map<string, Set<Session>>();
+
+  /**
+   * `missed` is called when a live message shows that a subscriber missed some (an offset skipped, or another
+   * epoch): deliveries are held from then on (`pending`) and the caller fetches what is missing, this message
+   * included, from the owner's history. That turns a lost delivery (an owner that moved or re-took the channel between two messages) into a
+   * catch-up instead of a silent gap.
+   */
+  constructor(private readonly missed: (s: Session, channel: string) => void = () => {}) {}
   /** Subscriptions held locally. */
   subscriptions = 0;
 
@@ -62,7 +70,13 @@ export class Hub {
       const sub = s.subs.get(m.channel);
       if (!sub) continue;
       if (sub.pending) { sub.pending.push(m); continue; }
-      if (!s.conn || m.offset <= sub.offset || m.epoch !== sub.epoch) continue;
+      if (!s.conn) continue;
+      if (m.epoch === sub.epoch ? m.offset > sub.offset + 1 : sub.epoch !== '') {
+        sub.pending = [];
+        this.missed(s, m.channel);
+        continue;
+      }
+      if (m.offset <= sub.offset) continue;
       sub.offset = m.offset;
       const v = variants?.get(s);
       if (v === undefined) {

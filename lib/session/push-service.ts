@@ -40,7 +40,7 @@ export type Announce = (channel: string, result: SubscribeResult) => void;
  * it missed from history. A goodbye (end with reason `goodbye`) ends a session at once.
  */
 export class PushService implements PushTarget {
-  readonly hub = new Hub();
+  readonly hub = new Hub((s, channel) => this.missed(s, channel));
   private readonly sessions = new Map<string, Session>();
   private readonly byUser = new Map<string, Set<Session>>();
   private readonly detached = new Set<Session>();
@@ -256,7 +256,7 @@ export class PushService implements PushTarget {
       if (!SKIPPED.has(m)) s.conn.send(messageFrame(m), s);
     }
     sub.offset = res.offset;
-    for (const m of pending) this.sendLate(s, sub, m);
+    this.sendHeld(s, channel, sub, pending);
     if (res.presenceEvents) this.mirrors.joined(channel, s);
     return res;
   }
@@ -402,10 +402,29 @@ export class PushService implements PushTarget {
 
   // ---- internals ----
 
-  private sendLate(s: Session, sub: Sub, m: Message): void {
-    if (m.epoch !== sub.epoch || m.offset <= sub.offset) return;
-    sub.offset = m.offset;
-    if (!SKIPPED.has(m)) s.conn!.send(messageFrame(m), s);
+  /**
+   * Sends the deliveries held during a subscribe round trip. One that skips offsets (it came from an owner
+   * incarnation the answer did not know) starts another catch-up instead: the owner's history has what is legit.
+   */
+  private sendHeld(s: Session, channel: string, sub: Sub, held: Message[]): void {
+    for (const m of held) {
+      if (m.epoch !== sub.epoch || m.offset <= sub.offset) continue;
+      if (m.offset > sub.offset + 1) {
+        sub.pending = [];
+        queueMicrotask(() => this.missed(s, channel));
+        return;
+      }
+      sub.offset = m.offset;
+      if (!SKIPPED.has(m)) s.conn!.send(messageFrame(m), s);
+    }
+  }
+
+  /** A delivery showed that `s` missed messages of `channel` (see Hub): register it again from its position. */
+  private missed(s: Session, channel: string): void {
+    const sub = s.subs.get(channel);
+    if (!sub || s.ended) return;
+    this.deps.log.debug({ channel, session: s.id, offset: sub.offset }, 'a delivery skipped offsets: catching the subscriber up from history');
+    void this.reregisterOne(s, channel, sub);
   }
 
   /** Runs the deliver hook for one reader over `messages`, in order; skipped ones are marked in SKIPPED. */
