@@ -1,6 +1,6 @@
 // The dashboard in Chromium against a 3-node cluster: the API key typed into the page (kept in sessionStorage),
 // every member listed with its URL, a publish from the channel view reaching a subscriber on another node and
-// showing as non-zero rates, subscribers per node, and a kick. Saves docs/images/dashboard.png.
+// showing as non-zero rates, subscribers per node, a config change and a kick. Saves docs/images/dashboard.png.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createTestCluster, TestClient, type TestCluster } from '../../lib/testing/index.js';
@@ -22,7 +22,7 @@ describe('the dashboard in Chromium', () => {
     await cluster?.stop();
   });
 
-  test('shows every member, publishes, counts the rates and kicks', async () => {
+  test('shows every member, publishes, counts the rates, changes the config and kicks', async () => {
     const [a, b, c] = cluster.nodes;
     for (const [node, user] of [[b!, 'bea'], [c!, 'cid']] as const) {
       const { client } = await TestClient.connect(node.url, { token: await node.token(user) });
@@ -66,6 +66,12 @@ describe('the dashboard in Chromium', () => {
     await textMatches('.card[data-name="messages in/s"] b', positive);
     assert.match((await page.textContent('#history tbody'))!, /hello 2/);
     await page.screenshot({ path: SCREENSHOT.pathname, fullPage: true });
+
+    const config = JSON.parse(await page.inputValue('#config'));
+    await page.fill('#config', JSON.stringify({ ...config, history: { size: 7, ttlSeconds: 120 } }));
+    await page.click('#config-form button');
+    await textMatches('#config-result', /^saved$/);
+    assert.deepEqual((await b!.api('GET', '/v1/channels/dash-room/config')).body.history, { size: 7, ttlSeconds: 120 }, 'the change reached the owner');
 
     await page.fill('#kick-user', 'cid');
     await page.fill('#kick-ban', '60');
