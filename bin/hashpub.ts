@@ -16,7 +16,7 @@ function fail(cmd: CommandSpec | null, message: string, exitCode: number): never
 
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;
-  if (name === undefined) fail(null, 'missing command: start, bootstrap, cluster, publish, token, status or kick', 2);
+  if (name === undefined) fail(null, 'missing command: start, bootstrap, cluster, demo, publish, token, status or kick', 2);
   if (name === '--help' || name === '-h') { process.stdout.write(mainHelp(COMMANDS)); return; }
   if (name === '--version' || name === '-v') { process.stdout.write(`${version()}\n`); return; }
   if (name === 'help') {

@@ -6,9 +6,11 @@ import type { HookRunner } from './hooks/hook-runner.js';
 import type { Metrics } from './metrics.js';
 import type { Router } from './owner/owner-api.js';
 import type { Options } from './options.js';
+import type { PageRoutes } from './pages/pages.js';
 import type { ReplicationMode } from './replication/replication.js';
 import type { PushService } from './session/push-service.js';
 import type { TrustedProxies } from './transport/client-address.js';
+import type { ClusterStats } from './stats/stats.js';
 
 /** What the client edge (transports and REST) needs from the node; built by lib/node.ts. */
 export interface EdgeContext {
@@ -27,4 +29,8 @@ export interface EdgeContext {
   limits: Limits;
   /** Cluster view for GET /v1/cluster: this node's id, every admitted member, and the replication mode. */
   cluster(): { self: string; members: Array<{ id: string; url: string }>; replication: ReplicationMode };
+  /** GET /v1/stats: every member's figures (asked over the node links) and their sums; with the chart's samples if asked. */
+  stats(withHistory: boolean): Promise<ClusterStats>;
+  /** The dashboard, and the demo pages in demo mode (lib/pages/). */
+  pages: PageRoutes;
 }

@@ -17,6 +17,8 @@ export class Metrics {
   readonly subscriptions = new Gauge({ name: 'hashpub_subscriptions', help: 'Subscriptions held on this push node', registers: [this.registry],
     collect: () => { this.subscriptions.set(this.sources.subscriptions()); } });
   readonly messagesIn = new Counter({ name: 'hashpub_messages_in_total', help: 'Messages accepted by channels this node owns', registers: [this.registry] });
+  /** Plain running totals of messagesIn/messagesOut, read by the stats sampler each second (lib/stats/). */
+  readonly totals = { in: 0, out: 0 };
   readonly messagesOut = new Counter({ name: 'hashpub_messages_out_total', help: 'Message frames written to local clients', registers: [this.registry] });
   readonly errors = new Counter({ name: 'hashpub_errors_total', help: 'Errors answered to clients and API callers, by code', labelNames: ['code'], registers: [this.registry] });
   readonly refusals = zeroed(new Counter({ name: 'hashpub_refusals_total', help: 'Requests refused with rate_limited, by limit (spec/protocol.md "Limits")', labelNames: ['limit'], registers: [this.registry] }), LIMIT_NAMES);

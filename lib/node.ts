@@ -27,6 +27,11 @@ import { LevelStore } from './store/level-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
 import { clientAddress, TrustedProxies } from './transport/client-address.js';
+import type { PageRoutes } from './pages/pages.js';
+import { dashboardPages, PageRouter } from './pages/static-pages.js';
+import { clusterStats } from './stats/cluster-stats.js';
+import { NodeStatsSampler } from './stats/node-stats.js';
+import type { NodeStats, StatsSample } from './stats/stats.js';
 import { HttpEdge } from './transport/http-server.js';
 import { loadTls } from './transport/tls.js';
 
@@ -37,6 +42,8 @@ export interface NodeDeps {
   /** Use these hooks instead of --hooks/--webhook. */
   hooks?: Hooks;
   logger?: Logger;
+  /** Pages and endpoints served before the dashboard (the demo app's, lib/demo/). */
+  pages?: PageRoutes;
   /** Run alone: no cluster, no DHT, no in-process bootstrap (tests, embedding). */
   standalone?: boolean;
 }
@@ -71,6 +78,7 @@ class Node implements HashpubNode {
   private closers: Array<() => Promise<void> | void> = [];
   private cluster: Cluster | null = null;
   private readonly apiKeys = new ApiKeys([]);
+  private sampler: NodeStatsSampler | null = null;
 
   constructor(private readonly options: Options, private readonly deps: NodeDeps) {
     this.log = deps.logger ?? createLogger(options.logLevel);
@@ -122,7 +130,8 @@ class Node implements HashpubNode {
     let replication: Replication;
     if (clustered) {
       this.cluster = new Cluster({ self: this.id, store: this.store, commit, log: this.log, metrics: this.metrics,
-        owner: () => this.owner!, push: () => this.push!, minCopies: o.minCopies as 1 | 2 });
+        owner: () => this.owner!, push: () => this.push!, minCopies: o.minCopies as 1 | 2,
+        stats: (_op, args: { history?: boolean } | null) => this.ownStats(Boolean(args?.history)) });
       router = this.cluster.router;
       replication = this.cluster.replication;
     } else {
@@ -134,25 +143,41 @@ class Node implements HashpubNode {
     const metrics = this.metrics;
     const cluster = this.cluster;
     this.owner = new ChannelOwner({ commit, replication, router, hooks: this.hookRunner, log: this.log,
-      onPublish: () => metrics.messagesIn.inc(), presenceIntervalMs: o.presenceIntervalMs, beforeUse: cluster ? () => cluster.checkStall() : undefined, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
+      onPublish: () => { metrics.messagesIn.inc(); metrics.totals.in++; }, presenceIntervalMs: o.presenceIntervalMs, beforeUse: cluster ? () => cluster.checkStall() : undefined, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
     const proxies = new TrustedProxies(o.trustedProxies);
     const limits = new EdgeLimits(o, metrics, Date.now, (req) => clientAddress(req, proxies));
     this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, limits, sessionTtlMs: o.sessionTtlSeconds * 1000,
       presenceGraceMs: o.presenceGraceSeconds * 1000,
-      onDeliver: (n) => { if (n) metrics.messagesOut.inc(n); } });
+      onDeliver: (n) => { if (n) { metrics.messagesOut.inc(n); metrics.totals.out += n; } } });
     const push = this.push;
     metrics.sources.sessions = () => push.sessionCount;
     metrics.sources.subscriptions = () => push.hub.subscriptions;
+    const sampler = this.sampler = new NodeStatsSampler({
+      id: () => this.id, url: () => this.url, connections: () => push.connectionCounts(), sessions: () => push.sessionCount,
+      subscriptions: () => push.hub.subscriptions, messages: () => metrics.totals,
+      replication: () => {
+        const r = metrics.sourcesReplication?.();
+        return r ? { ...r.mode, lagBatches: r.batches, behindChannels: r.behind } : null;
+      },
+    });
 
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
       tokens: new TokenVerifier(verifiesHs256(o) ? secrets.jwtSecret : null, tokenKeys), apiKeys: this.apiKeys, limits, proxies,
       cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })),
         replication: replication.mode() }),
+      stats: (withHistory) => clusterStats(this.ownStats(withHistory), {
+        self: this.id,
+        members: () => ctx.cluster().members,
+        ask: (id, h) => cluster!.request(id, 'stats.node', { history: h }),
+      }, withHistory),
+      pages: new PageRouter([...(this.deps.pages ? [this.deps.pages] : []), dashboardPages()]),
     };
     this.owner.start();
     this.push.start();
     this.edge = new HttpEdge(ctx, tls);
+    sampler.start();
+    this.edge = new HttpEdge(ctx);
     try {
       const bound = await this.edge.listen(o.host, o.port);
       const port = Number(new URL(bound).port);
@@ -204,7 +229,14 @@ class Node implements HashpubNode {
     await this.shutdown();
   }
 
+  /** This node's figures (and the chart's samples), for GET /v1/stats here or on another member. */
+  private ownStats(withHistory: boolean): { stats: NodeStats; history?: StatsSample[] } {
+    const s = this.sampler!;
+    return withHistory ? { stats: s.current(), history: s.history() } : { stats: s.current() };
+  }
+
   private async shutdown(): Promise<void> {
+    this.sampler?.stop();
     await this.push?.stop();
     await this.edge?.close();
     await this.owner?.stop();

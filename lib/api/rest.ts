@@ -11,7 +11,7 @@ type Caller = { kind: 'server' } | { kind: 'client'; user: UserId; claims: Claim
 /** The methods each REST resource answers ("channels/history" = /v1/channels/{c}/history); others get 405. */
 const METHODS: Record<string, readonly string[]> = {
   'channels/messages': ['POST'], 'channels/history': ['GET'], 'channels/presence': ['GET'], 'channels/config': ['GET', 'PUT'],
-  'channels/kick': ['POST'], 'channels/owner': ['GET'], 'users/messages': ['POST'], 'users/disconnect': ['POST'], cluster: ['GET'],
+  'channels/kick': ['POST'], 'channels/owner': ['GET'], 'users/messages': ['POST'], 'users/disconnect': ['POST'], cluster: ['GET'], stats: ['GET'],
 };
 
 /**
@@ -20,7 +20,7 @@ const METHODS: Record<string, readonly string[]> = {
  */
 export const ROUTE_SCOPES: Readonly<Record<string, Scope>> = {
   'POST channels/messages': 'publish', 'POST users/messages': 'publish',
-  'GET channels/history': 'read', 'GET channels/presence': 'read', 'GET channels/config': 'read', 'GET channels/owner': 'read',
+  'GET channels/history': 'read', 'GET channels/presence': 'read', 'GET channels/config': 'read', 'GET channels/owner': 'read', 'GET stats': 'read',
   'PUT channels/config': 'admin', 'POST channels/kick': 'admin', 'POST users/disconnect': 'admin', 'GET cluster': 'admin',
 };
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -95,6 +95,11 @@ export class RestApi {
     } else if (route === 'GET cluster' && parts.length === 1) {
       this.requireKey(req, ROUTE_SCOPES[route]);
       return sendJson(res, 200, this.ctx.cluster());
+    } else if (route === 'GET stats' && parts.length === 1) {
+      this.requireKey(req, ROUTE_SCOPES[route]);
+      const history = url.searchParams.get('history');
+      if (history !== null && history !== '0' && history !== '1') throw badRequest('history must be 0 or 1');
+      return sendJson(res, 200, await this.ctx.stats(history === '1'), { 'cache-control': 'no-store' });
     }
     throw new HashpubError('not_found', `no route ${method} ${url.pathname}`);
   }

@@ -2,6 +2,7 @@ import { defaultOptions, type Options } from '../options.js';
 import { envName, kebab, type CommandSpec, type FlagSpec } from './args.js';
 import { runKick, runPublish, runStatus } from './client.js';
 import { runCluster } from './cluster.js';
+import { runDemo } from './demo.js';
 import { runBootstrap, runStart } from './start.js';
 import { runToken } from './token.js';
 
@@ -136,6 +137,25 @@ export const COMMANDS: CommandSpec[] = [
       flag('timeout', 'SECONDS', 'give up when the cluster has not formed by then', { default: '60' }),
     ],
     run: runCluster,
+  },
+  {
+    name: 'demo', summary: 'run the demo app: a multi-room chat and a multiplayer game on N in-memory nodes',
+    positionals: [],
+    flags: [
+      flag('nodes', 'N', 'nodes to start in this process (more than 1 = a cluster)', { default: '1' }),
+      flag('port', 'PORT', 'HTTP port of the first node; node i gets PORT+i-1 (0 = any free ports)', { default: '8080' }),
+      flag('host', 'HOST', 'address the nodes bind and advertise', { default: '127.0.0.1' }),
+      flag('log-level', 'LEVEL', 'log level of the nodes', { default: 'warn' }),
+    ],
+    notes: [
+      'Serves /demo/chat (pick a name, a language and a role; rooms with live presence and history; the private',
+      'room is for moderators; a moderator types /kick NAME or /ban NAME SECONDS; every reader sees the others\'',
+      'messages translated into their language by the deliver hook) and /demo/game (a server-authoritative',
+      'Asteroids-like game at 20 ticks/s; each player receives only what is near their ship), and /dashboard.',
+      'Demo mode only: POST /demo/token signs a client token for any name (a real app signs tokens on its own',
+      'server); GET /demo/rooms gives the rooms\' positions. Nothing is stored; the banner says which URL to open.',
+    ],
+    run: runDemo,
   },
   {
     name: 'publish', summary: 'publish a JSON message on a channel through the REST API',

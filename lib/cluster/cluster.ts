@@ -26,6 +26,8 @@ export interface ClusterDeps {
   push: () => PushService;
   /** --min-copies: 2 acknowledges after two durable copies, 1 after the owner's own. */
   minCopies: 1 | 2;
+  /** Answers `stats.*` requests of other nodes (lib/stats/). */
+  stats: (op: string, args: any) => unknown;
 }
 
 export interface JoinOptions {
@@ -72,6 +74,7 @@ export class Cluster {
       push: deps.push,
       replication: (from, op, args) => this.replication.handle(from, op, args),
       clusterMessage: (from, op, args) => this.onClusterMessage(from, op, args),
+      stats: (op, args) => deps.stats(op, args),
     });
     const m = deps.metrics;
     this.replication = new ClusterReplication({
@@ -108,6 +111,12 @@ export class Cluster {
 
   urlOf(id: string): string | undefined {
     return this.membership?.urlOf(id);
+  }
+
+  /** Sends request `op` to member `to` over the node links. */
+  request<T>(to: string, op: string, args: unknown): Promise<T> {
+    if (!this.rpc) return Promise.reject(new Error('not in a cluster yet'));
+    return this.rpc.request<T>(to, op, args);
   }
 
   /** The owner of `channel` and the node routing picks as its replica, in the current view. */

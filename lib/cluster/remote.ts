@@ -109,6 +109,8 @@ export interface LocalRoles {
   replication(from: string, op: string, args: any): Promise<unknown>;
   /** Takes a `cluster.*` message (a peer leaving, a peer's known members); as a request, answered when handled. */
   clusterMessage(from: string, op: string, args: any): Promise<void> | void;
+  /** Answers a `stats.*` request (this node's figures for another node's GET /v1/stats). */
+  stats(op: string, args: any): unknown;
 }
 
 /**
@@ -171,6 +173,7 @@ class ClusterServer implements RpcHandler {
     if (op.startsWith('repl.')) return this.local.replication(from, op, args);
     if (op.startsWith('cluster.')) return this.local.clusterMessage(from, op, args) ?? null;
     if (op.startsWith('owner.')) return this.owner(op, op.slice(6), args);
+    if (op.startsWith('stats.')) return this.local.stats(op, args);
     if (op === 'push.disconnectUser') return this.local.push().disconnectUser(String(args.u), String(args.r));
     throw new HashpubError('bad_request', `unknown cluster op ${op}`);
   }

@@ -4,8 +4,9 @@ import { isDemoLanguage, translate, type DemoLanguage } from './dictionary.js';
 /*
  * Chat demo hooks (`hashpub start --hooks dist/lib/demo/chat-hooks.js`): moderation and translation.
  * - connect: keeps the token's `lang` (default "en") and `role` as connection info.
- * - publish: trims text, refuses empty messages; "/kick <user> [seconds]" from a moderator kicks and bans
- *   the user from the channel (the command itself is not published); from anyone else it is refused.
+ * - publish: trims text, refuses empty messages; "/kick <user> [seconds]" (default 60 s) and "/ban <user> <seconds>"
+ *   from a moderator remove the user from the channel and ban them for that long, through the reply's `kick`
+ *   action (the command itself is not published); from anyone else they are refused.
  * - deliver (channels with deliverHook: true): readers whose lang is "es" or "fr" get `{text, lang}` translated
  *   word by word; everyone else gets the message unchanged.
  */
@@ -15,8 +16,9 @@ export const DEFAULT_BAN_SECONDS = 60;
 /** Longest ban a /kick may ask for (one week). */
 export const MAX_BAN_SECONDS = 7 * 24 * 3600;
 
-const KICK_RE = /^\/kick(?:\s|$)/;
+const KICK_RE = /^\/(kick|ban)(?:\s|$)/;
 const KICK_ARGS_RE = /^\/kick\s+([A-Za-z0-9_.:@=,;-]{1,160})(?:\s+(\d{1,7}))?$/;
+const BAN_ARGS_RE = /^\/ban\s+([A-Za-z0-9_.:@=,;-]{1,160})\s+(\d{1,7})$/;
 const LANG_RE = /^[a-z]{2}$/;
 
 const hooks: Hooks = {
@@ -31,14 +33,17 @@ const hooks: Hooks = {
     if (text === null) return { allow: true };
     const trimmed = text.trim();
     if (trimmed === '') return { allow: false, reason: 'empty_message' };
-    if (KICK_RE.test(trimmed)) {
+    const command = KICK_RE.exec(trimmed)?.[1];
+    if (command) {
       if (claims.role !== 'moderator') return { allow: false, reason: 'not_moderator' };
-      const m = KICK_ARGS_RE.exec(trimmed);
+      const m = (command === 'kick' ? KICK_ARGS_RE : BAN_ARGS_RE).exec(trimmed);
       const seconds = m?.[2] === undefined ? DEFAULT_BAN_SECONDS : Number(m[2]);
-      if (!m || seconds < 1 || seconds > MAX_BAN_SECONDS) return { allow: false, reason: 'usage: /kick <user> [seconds]' };
+      if (!m || seconds < 1 || seconds > MAX_BAN_SECONDS) {
+        return { allow: false, reason: command === 'kick' ? 'usage: /kick <user> [seconds]' : 'usage: /ban <user> <seconds>' };
+      }
       return {
         allow: false,
-        reason: `kicked ${m[1]}`,
+        reason: `${command === 'kick' ? 'kicked' : 'banned'} ${m[1]}`,
         actions: [{ type: 'kick', channel, user: m[1]!, ban: seconds, reason: `kicked by ${user ?? 'server'}` }],
       };
     }

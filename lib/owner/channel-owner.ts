@@ -161,10 +161,8 @@ export class ChannelOwner implements Owner, LocalOwner {
   async presence(channel: string, page: PresencePage = {}): Promise<PresenceResult> {
     const st = await this.state(channel);
     if (st.config.presence === false) throw new HashpubError('forbidden', 'presence is off for this channel');
-    if (st.config.presence === 'count') {
-      const nodes = Object.fromEntries([...st.subscribers].map(([node, sessions]) => [node, sessions.size]));
-      return { channel, count: st.count, members: st.users.size, nodes };
-    }
+    const nodes = Object.fromEntries([...st.subscribers].map(([node, sessions]) => [node, sessions.size]));
+    if (st.config.presence === 'count') return { channel, count: st.count, members: st.users.size, nodes };
     const limit = page.limit ?? 100;
     const sorted = st.sortedUsers();
     let from = 0;
@@ -181,7 +179,7 @@ export class ChannelOwner implements Owner, LocalOwner {
     }
     const users = sorted.slice(from, from + limit);
     const cursor = from + limit < sorted.length ? users.at(-1)! : null;
-    return { channel, count: st.count, members: st.users.size, users, cursor };
+    return { channel, count: st.count, members: st.users.size, users, cursor, nodes };
   }
 
   async getConfig(channel: string): Promise<ChannelConfig> {

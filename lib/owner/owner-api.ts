@@ -71,7 +71,7 @@ export interface PresenceResult {
   users?: string[];
   /** Pass as `cursor` to get the next page; null on the last one. */
   cursor?: string | null;
-  /** With presence "count": subscriptions per push node. */
+  /** Subscriptions per push node (the dashboard shows where a channel's subscribers are). */
   nodes?: Record<string, number>;
 }
 

@@ -73,6 +73,13 @@ export class PushService implements PushTarget {
     return this.sessions.size;
   }
 
+  /** Attached connections by transport (GET /v1/stats; counted on demand, about once a second). */
+  connectionCounts(): { ws: number; sse: number; poll: number } {
+    const n = { ws: 0, sse: 0, poll: 0 };
+    for (const s of this.sessions.values()) if (s.conn) n[s.conn.kind]++;
+    return n;
+  }
+
   /** Creates a session for a verified identity; an authenticated user is subscribed to `$user:U`. */
   async open(user: UserId, claims: Claims, info: Record<string, unknown>): Promise<Session> {
     if (user !== null) this.deps.limits?.userConnection(this.byUser.get(user)?.size ?? 0);

@@ -15,7 +15,8 @@ import { WebSocketTransport } from './websocket.js';
 
 /**
  * The node's one HTTP port: WebSocket upgrades on /v1/ws, SSE on /v1/sse, long-poll on /v1/poll, the
- * REST API under /v1, the official client (/v1/client.js), the OpenAPI document, /healthz and /metrics.
+ * REST API under /v1, the official client (/v1/client.js), the OpenAPI document, /healthz, /metrics and the
+ * pages (/dashboard; /demo/* in demo mode).
  * Every request and upgrade passes corsDecision() first. Node's HTTP limits guard it against hostile
  * clients: header blocks over maxHeaderBytes get 431, headers not complete within headersTimeoutMs are closed.
  * With `tls` the same port speaks HTTPS and WSS only (node:https; a plain-HTTP request fails its handshake).
@@ -126,6 +127,7 @@ export class HttpEdge {
         return void res.end(text);
       }
       if (this.assets.has(path)) return this.assets.serve(req, res, path);
+      if (this.ctx.pages.handles(path)) return await this.ctx.pages.serve(req, res, url);
       if (!this.ready) throw new HashpubError('unavailable', 'the node is starting or stopping', { retryAfter: 1 });
       if (path === '/v1/ws') throw new HashpubError('bad_request', 'this endpoint needs a WebSocket upgrade');
       if (path === '/v1/sse' || path === '/v1/poll') {

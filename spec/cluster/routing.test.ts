@@ -98,6 +98,7 @@ test('presence, history, config and kick work from any node', async () => {
     const p = await t.api('GET', `/v1/channels/${channel}/presence`);
     assert.equal(p.status, 200);
     assert.deepEqual(p.body.users, ['bob']);
+    assert.deepEqual(p.body.nodes, { [cluster.nodes[0]!.id]: 1 }, 'subscribers per push node');
   }
   await cluster.nodes[2]!.api('POST', `/v1/channels/${channel}/messages`, { data: 1 });
   await cluster.nodes[0]!.api('POST', `/v1/channels/${channel}/messages`, { data: 2 });

@@ -70,7 +70,7 @@ function makeNet(ids: string[], timeoutMs = 5000) {
     const base = stubOwner(id, calls) as unknown as Record<string | symbol, unknown>;
     const owner = base as never;
     const router = new ClusterRouter(id, {
-      owner: () => owner, push: () => stubPush(delivered), replication: async () => null, clusterMessage: () => {},
+      owner: () => owner, push: () => stubPush(delivered), replication: async () => null, clusterMessage: () => {}, stats: () => null,
     });
     router.attach(membership, rpc);
     return { id, membership, rpc, router, calls, delivered };

@@ -49,6 +49,7 @@ describe('hashpub CLI without a node', () => {
       'HASHPUB_PORT', 'HASHPUB_API_KEY', 'HASHPUB_ALLOW_ANONYMOUS', 'default 8080'],
     bootstrap: ['--host', '--port', 'default 49737'],
     cluster: ['--nodes', '--port', '--api-key', '--jwt-secret', '--data', 'default 3'],
+    demo: ['--nodes', '--port', '--host', '/demo/chat', '/demo/game', '/kick NAME', 'POST /demo/token', 'Demo mode only'],
     publish: ['--url', '--api-key', '--id', 'HASHPUB_URL', 'HASHPUB_API_KEY'],
     token: ['--user', '--channels', '--publish', '--ttl', '--jwt-secret', '--claim', 'HASHPUB_JWT_SECRET', 'default 3600'],
     status: ['--url', '--api-key'],

@@ -62,7 +62,7 @@ describe('runtime channel rules', () => {
     const { client: b } = await TestClient.connect(t.url, { token: await t.token('pb') });
     await b.subscribe('lobby');
     const p = await t.api('GET', '/v1/channels/lobby/presence');
-    assert.deepEqual(p.body, { channel: 'lobby', count: 2, members: 2, users: ['pa', 'pb'], cursor: null });
+    assert.deepEqual(p.body, { channel: 'lobby', count: 2, members: 2, users: ['pa', 'pb'], cursor: null, nodes: { [t.node.id]: 2 } });
     await b.request({ type: 'unsubscribe', channel: 'lobby' });
     assert.deepEqual((await t.api('GET', '/v1/channels/lobby/presence')).body.users, ['pa']);
     a.send({ type: 'ping' });

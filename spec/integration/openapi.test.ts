@@ -110,6 +110,8 @@ describe('OpenAPI document', () => {
     await call('GET', '/v1/cluster');
     await call('GET', '/v1/cluster', { key: false });
     await call('DELETE', '/v1/cluster');
+    await call('GET', '/v1/stats?history=1');
+    await call('GET', '/v1/stats?history=yes');
     // SSE and long-poll, with every refusal and both goodbyes
     await call('PUT', '/v1/channels/full/config', { body: { maxSubscribers: 1 } });
     const { client: filler } = await TestClient.connect(t.url, { token: await t.token('filler') });
@@ -222,7 +224,7 @@ describe('OpenAPI document', () => {
 
 /** A request each operation answers (by operationId), for the checks every operation shares. */
 const SAMPLES: Record<string, { path?: string; body?: unknown; key?: boolean }> = {
-  health: {}, metrics: {}, openapi: {}, client: {}, websocket: {}, cluster: {}, owner: {}, history: {}, presence: {}, getConfig: {},
+  health: {}, metrics: {}, openapi: {}, client: {}, websocket: {}, cluster: {}, stats: {}, owner: {}, history: {}, presence: {}, getConfig: {},
   sse: { path: '/v1/sse?channel=tour', key: false }, poll: { path: '/v1/poll?channel=tour&timeout=0', key: false },
   sseGoodbye: { path: '/v1/sse?cursor=nope.-', key: false }, pollGoodbye: { path: '/v1/poll?cursor=nope.-', key: false },
   publish: { body: { data: 1 } }, setConfig: { body: {} }, kick: { body: { user: 'nobody' } },

@@ -29,6 +29,12 @@ test('a moderator\'s /kick is not published and kicks the user, with a ban', asy
   });
   const timed = await hooks.publish({ ...moderator, data: { text: '  /kick carol 300 ' } });
   assert.deepEqual(timed.actions, [{ type: 'kick', channel: 'lobby', user: 'carol', ban: 300, reason: 'kicked by mod1' }]);
+  assert.deepEqual(await hooks.publish({ ...moderator, data: { text: '/ban dave 600' } }), {
+    allow: false, reason: 'banned dave',
+    actions: [{ type: 'kick', channel: 'lobby', user: 'dave', ban: 600, reason: 'kicked by mod1' }],
+  });
+  assert.deepEqual(await hooks.publish({ ...moderator, data: { text: '/ban dave' } }), { allow: false, reason: 'usage: /ban <user> <seconds>' });
+  assert.deepEqual(await hooks.publish({ ...member, data: { text: '/ban mod1 60' } }), { allow: false, reason: 'not_moderator' });
   const usage = await hooks.publish({ ...moderator, data: { text: '/kick' } });
   assert.equal(usage.allow, false);
   assert.equal(usage.actions, undefined);
