@@ -20,6 +20,8 @@ export interface ClaimsDeps {
   candidates(channel: string): string[];
   /** A claim that cannot reach every candidate still counts (--min-copies 1: availability over safety). */
   tolerant(): boolean;
+  /** This node's view holds a majority of the known nodes (it may own channels). */
+  quorum(): boolean;
   /** Longest time a claim keeps retrying (views converging, outbid by another claimer). */
   timeoutMs: number;
 }
@@ -109,7 +111,11 @@ export class Claims {
    * was paused or cut off), so this node's state is stale and it throws `fenced`.
    */
   async reclaim(channel: string, current: number, record: { epoch: string | null; offset: number }): Promise<number> {
-    const { term } = await this.claim(channel, current + 1, { complete: true }, false);
+    const { term, answers } = await this.claim(channel, current + 1, { complete: true }, false);
+    // A copy promised to another node at this node's term or above: that node took the channel over while this one
+    // was paused or cut off (both may hold the same term number). Its writes must not be overwritten by this copy.
+    const taken = answers.find((a) => a.copy.owner !== '' && a.copy.owner !== this.deps.link.self && a.copy.promised >= current);
+    if (taken) throw new FencedError(channel, taken.copy.promised);
     const ops: StoreOp[] = [{ type: 'meta', channel, promised: term, owner: this.deps.link.self, complete: true }];
     if (record.epoch !== null) ops.push({ type: 'position', channel, epoch: record.epoch, offset: record.offset, term });
     await this.deps.commit.write(ops);
@@ -127,6 +133,9 @@ export class Claims {
     const answers = new Map<string, CopySummary>();
     let wait = 50;
     for (;;) {
+      // A node that lost its majority (it was paused, or cut off, and its view is shrinking) claims nothing: the
+      // copies it cannot reach may hold acknowledged writes.
+      this.checkQuorum();
       await this.deps.commit.write([{ type: 'meta', channel, promised: proposed, owner: link.self, complete: own.complete }]);
       const candidates = this.deps.candidates(channel);
       const results = await Promise.allSettled(candidates.map((n) => link.request<ClaimReply>(n, 'repl.claim', { c: channel, t: proposed })));
@@ -145,16 +154,24 @@ export class Claims {
         continue;
       }
       const stillThere = missing.filter((n) => link.members().includes(n));
-      if (stillThere.length === 0 || this.deps.tolerant()) {
+      const confirmed = candidates.some((n) => answers.has(n));
+      // Zero confirmations means this node's view emptied during the round: never a take-over from its own copy alone.
+      if (this.deps.tolerant() || (stillThere.length === 0 && confirmed && this.deps.quorum())) {
         return { term: proposed, answers: [...answers].filter(([n]) => candidates.includes(n)).map(([node, copy]) => ({ node, copy })) };
       }
       if (Date.now() > deadline) {
         throw new HashpubError('unavailable', 'the nodes that hold this channel did not confirm the take-over yet; retry', { retryAfter: 1 });
       }
+      this.checkQuorum();
       log.debug({ channel, waitingFor: stillThere.map((n) => n.slice(0, 8)) }, 'claim not confirmed by every candidate yet; retrying');
       await sleep(wait);
       wait = Math.min(wait * 2, 400);
     }
+  }
+
+  private checkQuorum(): void {
+    if (this.deps.tolerant() || this.deps.quorum()) return;
+    throw new HashpubError('unavailable', 'this node does not see a majority of the cluster: it cannot take channels over; retry', { retryAfter: 1 });
   }
 
   /** Copies the channel from `source` into the local store, chunk by chunk, under term `term`; returns it. */

@@ -60,6 +60,7 @@ export class ClusterReplication implements Replication {
       link, store, commit, log, timeoutMs: deps.timeoutMs,
       candidates: (c) => deps.ranked(c, link.members().filter((m) => m !== link.self), 3),
       tolerant: () => this.mode().copies === 1,
+      quorum: () => this.mode().writable,
     });
     this.links = new OwnerLinks({
       link, log, timeoutMs: deps.timeoutMs,

@@ -24,8 +24,8 @@ export class Delivery {
   private readonly chains = new Map<string, Promise<void>>();
 
   constructor(private readonly hub: Hub, private readonly hooks: HookRunner | null, private readonly log: Logger,
-    onDeliver?: (messages: number) => void) {
-    this.fanout = new FanOut(hub, onDeliver);
+    onDeliver?: (messages: number) => void, missed?: (s: Session, channel: string) => void) {
+    this.fanout = new FanOut(hub, onDeliver, missed);
   }
 
   deliver(message: Message, opts: DeliverOptions): void {

@@ -18,7 +18,7 @@ interface Job {
   task: (() => void) | undefined;
   /** The live subscriber set being walked, once the job started (null: not started). */
   walk: Iterator<Session> | null;
-  /** Whether every message has the same epoch and offsets increase (then a subscriber can take them as one run). */
+  /** Whether every message has the same epoch and offsets follow one another (then a subscriber can take them as one run). */
   oneRun: boolean;
   frames: Prepared[] | null;
   run: PreparedRun | null;
@@ -58,8 +58,14 @@ export class FanOut {
   private idle: Array<() => void> = [];
   readonly stats: FanOutStats = { slices: 0, yields: 0, largestBatch: 0 };
 
-  /** `onDeliver` is called with the number of messages written to subscribers (one per subscriber and message). */
-  constructor(private readonly hub: Hub, private readonly onDeliver?: (messages: number) => void) {}
+  /**
+   * `onDeliver` is called with the number of messages written to subscribers (one per subscriber and message).
+   * `missed` is called when a message shows that a subscriber missed some (an offset skipped, or another epoch):
+   * its deliveries are held from then on (`pending`) and the caller fetches what is missing, that message included,
+   * from the owner's history: a lost delivery (an owner that moved between two messages) becomes a catch-up, not a gap.
+   */
+  constructor(private readonly hub: Hub, private readonly onDeliver?: (messages: number) => void,
+    private readonly missed: (s: Session, channel: string) => void = () => {}) {}
 
   /** Fans `m` out to the local subscribers of its channel in the next pass. */
   deliver(m: Message, variants?: Map<Session, Variant>): void {
@@ -171,7 +177,7 @@ export class FanOut {
     const conn = s.conn;
     if (!conn) return 0;
     const first = messages[0]!;
-    if (job.oneRun && first.epoch === sub.epoch && first.offset > sub.offset && writesRuns(conn)) {
+    if (job.oneRun && first.epoch === sub.epoch && first.offset === sub.offset + 1 && writesRuns(conn)) {
       sub.offset = messages[messages.length - 1]!.offset;
       conn.sendRun(job.run ??= new PreparedRun(this.frames(job)), s);
       return messages.length;
@@ -181,7 +187,12 @@ export class FanOut {
     let n = 0;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      if (m.offset <= sub.offset || m.epoch !== sub.epoch) continue;
+      if (m.epoch === sub.epoch ? m.offset > sub.offset + 1 : sub.epoch !== '') {
+        sub.pending = messages.slice(i + 1);
+        this.missed(s, channel);
+        return n;
+      }
+      if (m.offset <= sub.offset) continue;
       const v = job.variants?.get(s);
       sub.offset = m.offset; // a skipped message still advances: a resume must not replay it
       if (v === undefined) conn.send(this.frames(job)[i]!, s);
@@ -211,7 +222,7 @@ function variantFrame(job: Job, m: Message, data: unknown): Prepared {
 
 function isOneRun(messages: Message[]): boolean {
   for (let i = 1; i < messages.length; i++) {
-    if (messages[i]!.epoch !== messages[0]!.epoch || messages[i]!.offset <= messages[i - 1]!.offset) return false;
+    if (messages[i]!.epoch !== messages[0]!.epoch || messages[i]!.offset !== messages[i - 1]!.offset + 1) return false;
   }
   return true;
 }

@@ -12,6 +12,7 @@ export type Variant = { data: unknown } | { skip: true } | undefined;
  */
 export class Hub {
   private readonly channels = new Map<string, Set<Session>>();
+
   /** Subscriptions held locally. */
   subscriptions = 0;
 

@@ -48,7 +48,7 @@ export class PushService implements PushTarget {
 
   constructor(private readonly deps: PushServiceDeps) {
     this.now = deps.now ?? Date.now;
-    this.delivery = new Delivery(this.hub, deps.hooks, deps.log, deps.onDeliver);
+    this.delivery = new Delivery(this.hub, deps.hooks, deps.log, deps.onDeliver, (s, channel) => this.missed(s, channel));
   }
 
   /** The fan-out (its counters; settled() for tests). */
@@ -249,7 +249,7 @@ export class PushService implements PushTarget {
       if (!skipped(m)) s.conn.send(messageFrame(m), s);
     }
     sub.offset = res.offset;
-    for (const m of pending) this.sendLate(s, sub, m);
+    this.sendHeld(s, channel, sub, pending);
     if (res.presenceEvents) this.mirrors.joined(channel, s);
     return res;
   }
@@ -337,10 +337,29 @@ export class PushService implements PushTarget {
 
   // ---- internals ----
 
-  private sendLate(s: Session, sub: Sub, m: Message): void {
-    if (m.epoch !== sub.epoch || m.offset <= sub.offset) return;
-    sub.offset = m.offset;
-    if (!skipped(m)) s.conn!.send(messageFrame(m), s);
+  /**
+   * Sends the deliveries held during a subscribe round trip. One that skips offsets (it came from an owner
+   * incarnation the answer did not know) starts another catch-up instead: the owner's history has what is legit.
+   */
+  private sendHeld(s: Session, channel: string, sub: Sub, held: Message[]): void {
+    for (const m of held) {
+      if (m.epoch !== sub.epoch || m.offset <= sub.offset) continue;
+      if (m.offset > sub.offset + 1) {
+        sub.pending = [];
+        queueMicrotask(() => this.missed(s, channel));
+        return;
+      }
+      sub.offset = m.offset;
+      if (!skipped(m)) s.conn!.send(messageFrame(m), s);
+    }
+  }
+
+  /** A delivery showed that `s` missed messages of `channel` (see FanOut): register it again from its position. */
+  private missed(s: Session, channel: string): void {
+    const sub = s.subs.get(channel);
+    if (!sub || s.ended) return;
+    this.deps.log.debug({ channel, session: s.id, offset: sub.offset }, 'a delivery skipped offsets: catching the subscriber up from history');
+    void reregisterOne(this.subscribe.bind(this), this.deps.log, s, channel, sub);
   }
 
   private forget(s: Session, channel: string): void {
