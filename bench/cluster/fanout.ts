@@ -183,7 +183,7 @@ function connectAll(cluster: Cluster, clients: ClientPeer[], counts: number[]) {
   return connectClients(clients, {
     urls: cluster.nodes.map((n) => n.url.replace(/^http/, 'ws') + '/v1/ws'), counts,
     batch: Math.max(20, Math.ceil(CONNECT_CONCURRENCY / clients.length)), protocol: 'hashpub', channel: CHANNEL,
-    deadlineMs: 60_000 + Math.max(...counts) * 5, answerSlackMs: 30_000,
+    deadlineMs: 60_000 + Math.max(...counts) * 8, answerSlackMs: 30_000,
   });
 }
 
