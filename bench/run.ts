@@ -5,6 +5,7 @@
  *   npm run bench              full: N = 1k, 10k, 18k subscribers per server process (~20 min on 2 cores)
  *   npm run bench -- --quick   N = 1k only (~2-3 min)
  *   options: --only=ws,hashpub,...,cluster,hashpub-capacity   --sizes=1000,10000   --cap-nodes=4,8   --no-cluster   --no-pin
+ *            --out=<file name in bench/results>; env BENCH_HASHPUB_DATA=:memory: runs the one-node hashpub on the memory store
  *
  * Systems (each started here, on 127.0.0.1, smallest sensible config):
  *   ws        the `ws` package alone broadcasting one JSON string to its sockets (the floor)   bench/servers/ws-server.ts
@@ -195,7 +196,7 @@ async function startSystem(id: SystemId, capNodes = 4): Promise<Handle> {
       const { peer, announce } = await startNodeServer('hashpub-server.js', id);
       const url = announce.url as string;
       return nodeHandle(peer, { clientUrls: [url.replace(/^http/, 'ws') + '/v1/ws'], protocol: 'hashpub', publishUrl: url,
-        publishPath: `/v1/channels/${CHANNEL}/messages`, publishBody: hashpubBody, info: { package: `hashpub ${pkgVersion('.')}` } });
+        publishPath: `/v1/channels/${CHANNEL}/messages`, publishBody: hashpubBody, info: { package: `hashpub ${pkgVersion('.')}`, data: process.env.BENCH_HASHPUB_DATA === ':memory:' ? ':memory:' : 'temp dir (LevelDB)' } });
     }
     case 'socketio': {
       const { peer, announce } = await startNodeServer('socketio-server.js', id);
@@ -506,7 +507,7 @@ async function main(): Promise<void> {
   // --no-cluster, --no-pin) are marked and do not regenerate README.md / chart.svg unless --readme is given.
   const custom = argv.some((a) => /^--(only|sizes|cap-nodes|no-cluster|no-pin)/.test(a));
   const stamp = started.toISOString().slice(0, 16).replace(/:/g, '');
-  const file = join(dir, `bench-${stamp}${QUICK ? '-quick' : ''}${custom ? '-custom' : ''}.json`);
+  const file = join(dir, flag('out') ?? `bench-${stamp}${QUICK ? '-quick' : ''}${custom ? '-custom' : ''}.json`);
   await writeFile(file, JSON.stringify(out, null, 2) + '\n');
   // The full run owns README.md + chart.svg; a quick run writes quick.md + chart-quick.svg (so it never
   // replaces the full figures).

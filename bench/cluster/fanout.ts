@@ -17,6 +17,9 @@
  * bench/results/cluster-<date>[-quick][-capN when --cap-nodes is not the default].json and prints a table.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/cluster/fanout.js [--quick] [--cap-nodes=6]
+ *     [--capacity-only] [--cap-steps=5000,10000 (per node)] [--out=<file name in bench/results>]
+ * Each capacity step also records the failure detector's deaths (hashpub_cluster_deaths_total, summed over the nodes:
+ * nothing is killed, so every one is false) and, for 10 s after the broadcast, how slowly GET /v1/cluster answered.
  *
  * The machine has 2 cores: nodes, load clients and the publisher share them, so more node processes do not
  * add CPU here; the figures show the cluster's overhead (inter-node frames, latency), not a speed-up.
@@ -49,7 +52,9 @@ const PACED_SECONDS = QUICK ? 4 : 10;
 /** Capacity phase: node processes and subscribers per node at each step. */
 const DEFAULT_CAP_NODES = QUICK ? 2 : 6;
 const CAP_NODES = Math.max(1, Number(argv.find((a) => a.startsWith('--cap-nodes='))?.split('=')[1] ?? DEFAULT_CAP_NODES));
-const CAP_STEPS = QUICK ? [2000, 4000] : [5000, 7500, 10_000, 12_500, 15_000];
+const CAP_STEPS = argv.find((a) => a.startsWith('--cap-steps='))?.split('=')[1]!.split(',').map(Number).filter((x) => x > 0)
+  ?? (QUICK ? [2000, 4000] : [5000, 7500, 10_000, 12_500, 15_000]);
+const CAPACITY_ONLY = argv.includes('--capacity-only');
 const CAP_PHASE_MS = (QUICK ? 3 : 8) * 60_000;
 /** Stop growing when less memory than this is left. */
 const MIN_FREE_MEM = 2 * 1024 ** 3;
@@ -178,7 +183,7 @@ function connectAll(cluster: Cluster, clients: ClientPeer[], counts: number[]) {
   return connectClients(clients, {
     urls: cluster.nodes.map((n) => n.url.replace(/^http/, 'ws') + '/v1/ws'), counts,
     batch: Math.max(20, Math.ceil(CONNECT_CONCURRENCY / clients.length)), protocol: 'hashpub', channel: CHANNEL,
-    deadlineMs: 60_000 + Math.max(...counts) * 5, answerSlackMs: 30_000,
+    deadlineMs: 60_000 + Math.max(...counts) * 8, answerSlackMs: 30_000,
   });
 }
 
@@ -260,6 +265,10 @@ interface CapacityStep {
   membershipRecoveredMs?: number | null;
   /** Every subscriber got the broadcast and every node still listed every member afterwards. */
   healthy?: boolean;
+  /** Peers declared dead during the step, summed over the nodes (all false: nothing was killed). */
+  falseDeaths?: number;
+  /** Slowest GET /v1/cluster answer over the 10 s after the broadcast, per node (ms; null = no answer in 10 s). */
+  clusterAnswerMaxMs?: Array<number | null>;
   freeMemMB: number;
 }
 
@@ -273,6 +282,34 @@ interface CapacityResult {
   maxSubscribersHealthy: number;
   stopReason: string;
   error?: string;
+}
+
+/** hashpub_cluster_deaths_total summed over the nodes (a node that does not answer counts 0). */
+async function deaths(cluster: Cluster): Promise<number> {
+  const all = await Promise.all(cluster.nodes.map(async (n) => {
+    try {
+      return (await api(n.url, '/metrics')).text.split('\n').filter((l) => l.startsWith('hashpub_cluster_deaths_total'))
+        .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    } catch { return 0; }
+  }));
+  return all.reduce((a, b) => a + b, 0);
+}
+
+/** Polls every node's GET /v1/cluster for `ms`; per node the slowest answer (null: one took over 10 s or failed). */
+async function slowestViews(cluster: Cluster, ms: number): Promise<Array<number | null>> {
+  const worst: Array<number | null> = cluster.nodes.map(() => 0);
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    await Promise.all(cluster.nodes.map(async (n, i) => {
+      const t = Date.now();
+      try {
+        if ((await api(n.url, '/v1/cluster')).status !== 200) worst[i] = null;
+      } catch { worst[i] = null; }
+      if (worst[i] !== null) worst[i] = Math.max(worst[i]!, Date.now() - t);
+    }));
+    await sleep(250);
+  }
+  return worst;
 }
 
 async function runCapacity(): Promise<CapacityResult> {
@@ -307,6 +344,7 @@ async function runCapacity(): Promise<CapacityResult> {
       log(`capacity: ${c.ok}/${target} connected in ${c.ms} ms` + (c.failed ? ` (${c.failed} failed: ${c.errors.join('; ')})` : '') +
         `, node RSS ${step.nodeRssMB.join('/')} MB, clients ${step.clientRssMB} MB, free ${step.freeMemMB} MB`);
       // One broadcast to everyone.
+      const deaths0 = await deaths(cluster);
       const phase = ++phaseSeq;
       await setPhase(clients, phase, 1);
       const t0 = nowMs();
@@ -315,8 +353,11 @@ async function runCapacity(): Promise<CapacityResult> {
       const { hist, deliveries, expected, lastAt } = sumReports(reports);
       const s = hist.summary();
       step.membersAfterBroadcast = await cluster.memberCounts();
+      step.clusterAnswerMaxMs = await slowestViews(cluster, 10_000);
+      step.falseDeaths = (await deaths(cluster)) - deaths0;
       step.broadcast = { deliveries, expected, elapsedMs: round(lastAt > 0 ? lastAt - t0 : 0, 1), timedOut, p50Ms: s.p50, p99Ms: s.p99, maxMs: s.max };
-      log(`capacity: broadcast ${ok ? '' : '(publish FAILED: ' + pub.lastError + ') '}reached ${deliveries}/${expected} in ${step.broadcast.elapsedMs} ms`);
+      log(`capacity: broadcast ${ok ? '' : '(publish FAILED: ' + pub.lastError + ') '}reached ${deliveries}/${expected} in ${step.broadcast.elapsedMs} ms; ` +
+        `false deaths ${step.falseDeaths}; slowest /v1/cluster answer ${Math.max(...step.clusterAnswerMaxMs.map((x) => x ?? Infinity))} ms`);
       const intact = (v: number[]) => v.every((x) => x === CAP_NODES);
       const allDelivered = ok && deliveries === expected && expected > 0;
       step.healthy = allDelivered && intact(step.membersAfterConnect) && intact(step.membersAfterBroadcast);
@@ -384,7 +425,7 @@ async function main(): Promise<void> {
   const started = new Date();
   log(`cluster fan-out bench (${QUICK ? 'quick' : 'full'}), node ${process.version}`);
   const runs: FanoutRun[] = [];
-  for (const n of NODE_COUNTS) {
+  for (const n of CAPACITY_ONLY ? [] : NODE_COUNTS) {
     if (Date.now() > runDeadline) { runs.push({ nodes: n, subscribers: SUBSCRIBERS, error: 'skipped: run deadline passed' }); continue; }
     runs.push(await runFanout(n));
   }
@@ -416,7 +457,7 @@ async function main(): Promise<void> {
   };
   const dir = join(root, 'bench/results');
   await mkdir(dir, { recursive: true });
-  const file = join(dir, `cluster-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}${CAP_NODES !== DEFAULT_CAP_NODES ? `-cap${CAP_NODES}` : ''}.json`);
+  const file = join(dir, argv.find((a) => a.startsWith('--out='))?.split('=')[1] ?? `cluster-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}${CAP_NODES !== DEFAULT_CAP_NODES ? `-cap${CAP_NODES}` : ''}.json`);
   await writeFile(file, JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(`\ncluster fan-out bench, ${out.mode}, node ${process.version}, ${out.environment.cpuModel} x${out.environment.cores}, ${out.durationS} s\n`);
   process.stdout.write(tables(runs, capacity) + '\n');

@@ -1,7 +1,8 @@
 /**
  * Bench server child: one hashpub node (data in a temp dir, anonymous clients allowed) on a free loopback
  * port. Prints {"url"} as JSON on stdout; answers stats requests over IPC (bench/servers/control.ts).
- * Start with child_process.fork, ideally with --expose-gc.  Env: BENCH_API_KEY (default "k").
+ * Start with child_process.fork, ideally with --expose-gc.  Env: BENCH_API_KEY (default "k"), BENCH_HASHPUB_DATA
+ * (":memory:" for the in-memory store; default a LevelDB data dir in a temp dir).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { announce, serveControl } from './control.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'hashpub-bench-'));
 const node = createNode({
-  host: '127.0.0.1', port: 0, data: dir, allowAnonymous: true,
+  host: '127.0.0.1', port: 0, data: process.env.BENCH_HASHPUB_DATA === ':memory:' ? ':memory:' : dir, allowAnonymous: true,
   apiKey: process.env.BENCH_API_KEY ?? 'k', logLevel: 'warn',
 });
 serveControl(async () => {

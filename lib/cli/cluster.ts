@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,10 @@ import { READY_LINE } from './start.js';
 
 const BIN = fileURLToPath(new URL('../../bin/hashpub.js', import.meta.url));
 const GRACE_MS = 8000;
+/** At most this many nodes start at once (dozens of processes booting together on a few cores all come up late). */
+const START_AT_ONCE = 8;
+/** While the cluster forms, a progress line at most this often. */
+const PROGRESS_MS = 2000;
 
 /** One spawned `hashpub start` child. */
 interface Child {
@@ -123,9 +127,17 @@ async function memberCount(url: string, apiKey: string): Promise<number> {
 /** Polls GET /v1/cluster on every node until each lists all of them, or throws at the deadline. */
 async function waitFormed(children: Child[], apiKey: string, deadline: number): Promise<void> {
   const n = children.length;
+  let said = '';
+  let saidAt = 0;
   for (;;) {
     const counts = await Promise.all(children.map((c) => memberCount(c.url!, apiKey)));
     if (counts.every((k) => k === n)) return;
+    const line = `forming: ${counts.filter((k) => k === n).length}/${n} nodes list all ${n} members`;
+    if (n > 1 && line !== said && Date.now() - saidAt >= PROGRESS_MS) {
+      process.stdout.write(`${line}\n`);
+      said = line;
+      saidAt = Date.now();
+    }
     const dead = children.find((c) => !alive(c));
     if (dead) throw new CliError(`node ${dead.index} exited (code ${dead.proc.exitCode ?? dead.proc.signalCode}) while the cluster was forming`);
     if (Date.now() > deadline) {
@@ -134,6 +146,27 @@ async function waitFormed(children: Child[], apiKey: string, deadline: number): 
     }
     await sleep(250);
   }
+}
+
+/** The nodes to list by URL: all of them up to 10, else the first three and the last two (null = "..."). */
+function listed(children: Child[]): Array<Child | null> {
+  return children.length <= 10 ? children : [...children.slice(0, 3), null, ...children.slice(-2)];
+}
+
+/** "; RSS 80 MB per node (3.9 GB in all)" from /proc (empty where /proc is missing). */
+function rssSummary(children: Child[]): string {
+  let total = 0;
+  for (const c of children) {
+    try {
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${c.proc.pid}/status`, 'utf8'))?.[1]);
+      if (!Number.isFinite(kb)) return '';
+      total += kb * 1024;
+    } catch {
+      return '';
+    }
+  }
+  const mb = (b: number) => Math.round(b / 1048576);
+  return `; RSS ${mb(total / children.length)} MB per node (${total >= 1024 ** 3 ? `${(total / 1024 ** 3).toFixed(1)} GB` : `${mb(total)} MB`} in all)`;
 }
 
 /** SIGTERM every child, SIGKILL what is left after the grace period. */
@@ -163,13 +196,24 @@ export async function runCluster(args: ParsedArgs): Promise<void> {
   let stopping = false;
   const stopAll = async () => { stopping = true; await stopChildren(children); await boot.close(); };
   stopOnSignals(plural(f.nodes, 'node'), stopAll, GRACE_MS + 5000);
-  const deadline = Date.now() + f.timeoutMs;
+  const started = Date.now();
+  const deadline = started + f.timeoutMs;
   try {
-    for (let i = 1; i <= f.nodes; i++) children.push(spawnNode(i, f, bootstrap, secrets));
-    await Promise.all(children.map(async (c) => {
-      const url = await waitReady(c, deadline);
-      process.stdout.write(`node ${c.index}/${f.nodes} ready at ${url} (pid ${c.proc.pid})\n`);
+    let next = 1;
+    let ready = 0;
+    let failed = false;
+    // START_AT_ONCE nodes boot at a time; each one ready lets the next start.
+    await Promise.all(Array.from({ length: Math.min(START_AT_ONCE, f.nodes) }, async () => {
+      while (next <= f.nodes && !failed) {
+        const c = spawnNode(next++, f, bootstrap, secrets);
+        children.push(c);
+        const url = await waitReady(c, deadline).catch((err: unknown) => { failed = true; throw err; });
+        ready++;
+        process.stdout.write(`node ${c.index}/${f.nodes} ready at ${url} (pid ${c.proc.pid})` +
+          (f.nodes > START_AT_ONCE ? ` [${ready} of ${f.nodes} ready]` : '') + '\n');
+      }
     }));
+    children.sort((a, b) => a.index - b.index);
     await waitFormed(children, secrets.apiKey, deadline);
   } catch (err) {
     await stopAll().catch(() => {});
@@ -185,7 +229,8 @@ export async function runCluster(args: ParsedArgs): Promise<void> {
   const data = f.base === ':memory:' ? '' : ` --data ${f.base}`;
   process.stdout.write([
     `cluster formed: ${plural(f.nodes, 'member')}`,
-    ...children.map((c) => `  node ${c.index}  ${c.url}`),
+    `  in ${((Date.now() - started) / 1000).toFixed(1)} s${rssSummary(children)}`,
+    ...listed(children).map((c) => (c ? `  node ${c.index}  ${c.url}` : '  ...')),
     `  bootstrap   ${bootstrap}`,
     `  API key     ${secrets.apiKey}`,
     `  JWT secret  ${secrets.jwtSecret}`,

@@ -127,7 +127,7 @@ export const COMMANDS: CommandSpec[] = [
     name: 'cluster', summary: 'development cluster: a bootstrap plus N nodes on loopback, as child processes',
     positionals: [],
     flags: [
-      flag('nodes', 'N', 'number of nodes', { default: '3' }),
+      flag('nodes', 'N', 'number of nodes (at most 64; 8 boot at a time, with a progress line, then a summary with their RSS)', { default: '3' }),
       flag('port', 'PORT', 'HTTP port of the first node; node i gets PORT+i-1 (0 = any free ports)', { default: '8080' }),
       flag('data', 'DIR', 'base data dir; node i uses DIR/node-i, shared secrets in DIR/secrets.json', { default: './.hashpub-cluster' }),
       flag('api-key', 'KEY', 'API key of every node (generated once if unset)', { env: 'HASHPUB_API_KEY' }),

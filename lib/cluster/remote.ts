@@ -1,6 +1,7 @@
 // The owner and push roles of other nodes, reached over Rpc, and the server side that answers them.
 // Owner ops travel as request `owner.<method>` with {a: arguments, h: hops}; push ops as `push.<method>`
-// (deliver, presence, kicked one-way; disconnectUser a request).
+// (deliver, presence, kicked one-way; disconnectUser a request). Deliveries to one node handed over in one turn
+// travel together: `push.deliver` {b: [{m, d, t}, ...]} (a single {m, d, t} is still understood).
 import { HashpubError } from '../errors.js';
 import type {
   DeliverOptions, HistoryResult, Owner, Placement, PresenceDiff, PresencePage, PresenceResult, PublishRequest, PublishResult, PushTarget, Router,
@@ -80,25 +81,57 @@ export class RemoteOwner implements Owner {
   }
 }
 
-/** The PushTarget of another node: deliver/presence/kicked are one-way messages, disconnectUser a request. */
+/** Each delivery's JSON, encoded once however many push nodes it goes to. */
+const encoded = new WeakMap<Message, { d: boolean; t: number; json: string }>();
+
+function deliveryJson(m: Message, opts: DeliverOptions): string {
+  const e = encoded.get(m);
+  if (e && e.d === opts.deliverHook && e.t === opts.term) return e.json;
+  const json = JSON.stringify({ m, d: opts.deliverHook, t: opts.term });
+  encoded.set(m, { d: opts.deliverHook, t: opts.term, json });
+  return json;
+}
+
+/**
+ * The PushTarget of another node: deliver/presence/kicked are one-way messages, disconnectUser a request.
+ * Deliveries handed over during one turn of the event loop leave together in the next (setImmediate), as one frame:
+ * the push node then fans them out as one batch. Anything else sent to the node first sends what is waiting, so the
+ * link keeps the order in which the owner spoke.
+ */
 export class RemotePush implements PushTarget {
+  private outbox: string[] | null = null;
+
   constructor(private readonly rpc: Rpc, readonly node: string) {}
 
   deliver(message: Message, opts: DeliverOptions): void {
-    this.rpc.notify(this.node, 'push.deliver', { m: message, d: opts.deliverHook, t: opts.term });
+    if (!this.outbox) {
+      this.outbox = [];
+      setImmediate(this.flush);
+    }
+    this.outbox.push(deliveryJson(message, opts));
   }
 
   presence(channel: string, diff: PresenceDiff): void {
+    this.flush();
     this.rpc.notify(this.node, 'push.presence', { c: channel, d: diff });
   }
 
   kicked(channel: string, sessions: string[], reason: string): void {
+    this.flush();
     this.rpc.notify(this.node, 'push.kicked', { c: channel, s: sessions, r: reason });
   }
 
   disconnectUser(user: string, reason: string): Promise<number> {
+    this.flush();
     return this.rpc.request<number>(this.node, 'push.disconnectUser', { u: user, r: reason });
   }
+
+  private readonly flush = (): void => {
+    const out = this.outbox;
+    this.outbox = null;
+    if (!out || out.length === 0) return;
+    this.rpc.notifyJson(this.node, 'push.deliver', `{"b":[${out.join(',')}]}`);
+  };
 }
 
 /** This node's own roles, as the cluster router hands them out. */
@@ -180,7 +213,11 @@ class ClusterServer implements RpcHandler {
 
   message(from: string, op: string, args: any): void {
     const push = this.local.push();
-    if (op === 'push.deliver') push.deliver(args.m as Message, { deliverHook: Boolean(args.d), term: Number(args.t) || 0 });
+    if (op === 'push.deliver') {
+      for (const x of (Array.isArray(args.b) ? args.b : [args]) as Array<{ m: Message; d?: unknown; t?: unknown }>) {
+        push.deliver(x.m, { deliverHook: Boolean(x.d), term: Number(x.t) || 0 });
+      }
+    }
     else if (op === 'push.presence') push.presence(String(args.c), args.d as PresenceDiff);
     else if (op === 'push.kicked') push.kicked(String(args.c), args.s as string[], String(args.r));
     else if (op.startsWith('cluster.')) this.local.clusterMessage(from, op, args);

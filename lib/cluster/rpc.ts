@@ -94,6 +94,12 @@ export class Rpc {
     return this.write(to, { t: 'msg', op, args }, op);
   }
 
+  /** Like notify(), with the arguments already encoded as JSON (encoded once, sent to several peers). */
+  notifyJson(to: string, op: string, argsJson: string): boolean {
+    if (this.closed) return false;
+    return this.writeText(to, `{"t":"msg","op":${JSON.stringify(op)},"args":${argsJson}}`, op);
+  }
+
   /** Fails every pending request (shutdown); later requests fail at once. */
   close(): void {
     this.closed = true;
@@ -105,7 +111,11 @@ export class Rpc {
   }
 
   private write(to: string, frame: Frame, op: string): boolean {
-    const buf = Buffer.from(JSON.stringify(frame));
+    return this.writeText(to, JSON.stringify(frame), op);
+  }
+
+  private writeText(to: string, text: string, op: string): boolean {
+    const buf = Buffer.from(text);
     if (!this.membership.send(to, buf)) return false;
     this.stats.framesSent++;
     this.stats.bytesSent += buf.length;

@@ -53,3 +53,18 @@ export function wsTextFrame(text: string): Buffer {
   buf.write(text, head);
   return buf;
 }
+
+/**
+ * Several message frames for one subscriber, framed once and joined once, shared by every subscriber that takes
+ * the whole run: a batch of messages costs each WebSocket one write.
+ */
+export class PreparedRun {
+  private wsFrames: Buffer | undefined;
+
+  constructor(readonly frames: readonly Prepared[]) {}
+
+  /** The WebSocket frames of every message, back to back. */
+  ws(): Buffer {
+    return (this.wsFrames ??= this.frames.length === 1 ? this.frames[0]!.ws() : Buffer.concat(this.frames.map((f) => f.ws())));
+  }
+}

@@ -7,9 +7,13 @@ import type { DeliverOptions, PresenceDiff, PublishResult, PushTarget, Router, S
 import { userChannel } from '../protocol/names.js';
 import { messageFrame, Prepared } from '../protocol/prepared.js';
 import type { Claims, Message, StreamPosition, UserId } from '../protocol/types.js';
-import { Hub, type Variant } from './hub.js';
+import { Delivery, skipped } from './delivery.js';
+import { Hub } from './hub.js';
 import { PresenceMirrors } from './presence-mirror.js';
+import { reregisterOne, type Announce } from './reregister.js';
 import { Session, type Connection, type Sub } from './session.js';
+
+export type { Announce } from './reregister.js';
 
 export interface PushServiceDeps {
   router: Router;
@@ -22,34 +26,24 @@ export interface PushServiceDeps {
   /** A detached session leaves its channels (presence `leave`, positions kept) after this long. @default sessionTtlMs */
   presenceGraceMs?: number;
   now?: () => number;
-  /** Called with the number of frames each delivery wrote (metrics). */
-  onDeliver?: (frames: number) => void;
+  /** Called with the number of messages each fan-out slice wrote to subscribers (metrics). */
+  onDeliver?: (messages: number) => void;
 }
-
-/** How long a subscription whose owner moved is registered again before the client is told (`kicked`, unavailable). */
-const REREGISTER_FOR_MS = 30_000;
-
-/** Replayed messages a deliver hook skipped for their reader: the offset advances, nothing is sent. */
-const SKIPPED = new WeakSet<Message>();
-
-/** Called with the owner's answer before replayed messages are sent (WebSocket sends `subscribed`). */
-export type Announce = (channel: string, result: SubscribeResult) => void;
 
 /**
  * The push-node role: sessions and their subscriptions, registered at each channel's owner, and the
  * PushTarget that owners deliver to. Sessions outlive connections for `sessionTtlMs`; after
  * `presenceGraceMs` without a connection a session is "away": its subscriptions are unregistered at their
  * owners (presence says leave) but it keeps its positions, so a resume re-registers them and replays what
- * it missed from history. A goodbye (end with reason `goodbye`) ends a session at once.
+ * it missed from history. A goodbye (end with reason `goodbye`) ends a session at once. Deliveries go through
+ * Delivery (stale-owner fencing, deliver hook) to the FanOut, which batches and paces the writes.
  */
 export class PushService implements PushTarget {
-  readonly hub = new Hub((s, channel) => this.missed(s, channel));
+  readonly hub = new Hub();
   private readonly sessions = new Map<string, Session>();
   private readonly byUser = new Map<string, Set<Session>>();
   private readonly detached = new Set<Session>();
-  private readonly chains = new Map<string, Promise<void>>();
-  /** Highest ownership term seen per channel with local subscribers (fencing of stale owners). */
-  private readonly terms = new Map<string, number>();
+  private readonly delivery: Delivery;
   /** Member lists of channels with presence events, kept from the owner's batched diffs. */
   private readonly mirrors = new PresenceMirrors(this.hub);
   private readonly now: () => number;
@@ -57,6 +51,12 @@ export class PushService implements PushTarget {
 
   constructor(private readonly deps: PushServiceDeps) {
     this.now = deps.now ?? Date.now;
+    this.delivery = new Delivery(this.hub, deps.hooks, deps.log, deps.onDeliver, (s, channel) => this.missed(s, channel));
+  }
+
+  /** The fan-out (its counters; settled() for tests). */
+  get fanout(): Delivery['fanout'] {
+    return this.delivery.fanout;
   }
 
   start(): void {
@@ -240,8 +240,8 @@ export class PushService implements PushTarget {
     let replay = res.messages;
     const held: Message[] = [];
     if (res.deliverHook && this.deps.hooks?.has('deliver') && s.conn) {
-      replay = await this.personalize(s, channel, replay);
-      while (sub.pending!.length > 0) held.push(...await this.personalize(s, channel, sub.pending!.splice(0)));
+      replay = await this.delivery.personalize(s, channel, replay);
+      while (sub.pending!.length > 0) held.push(...await this.delivery.personalize(s, channel, sub.pending!.splice(0)));
       if (s.ended || s.subs.get(channel) !== sub) {
         void this.unregister(channel, s, 'ended');
         throw new HashpubError('forbidden', 'subscription ended while it was being set up');
@@ -249,7 +249,7 @@ export class PushService implements PushTarget {
     }
     const pending = held.length > 0 ? held : sub.pending!;
     sub.pending = null;
-    if (res.term !== undefined && res.term > (this.terms.get(channel) ?? 0)) this.terms.set(channel, res.term);
+    this.delivery.sawTerm(channel, res.term);
     sub.epoch = res.epoch;
     if (!s.conn || s.conn !== conn) {
       // Nobody to send to: keep the resume point where the client is.
@@ -260,7 +260,7 @@ export class PushService implements PushTarget {
     opts.announce?.(channel, res);
     for (const m of replay) { // advance per message: SSE ids carry the position after each one
       sub.offset = m.offset;
-      if (!SKIPPED.has(m)) s.conn.send(messageFrame(m), s);
+      if (!skipped(m)) s.conn.send(messageFrame(m), s);
     }
     sub.offset = res.offset;
     this.sendHeld(s, channel, sub, pending);
@@ -299,40 +299,10 @@ export class PushService implements PushTarget {
     for (const s of this.sessions.values()) {
       if (s.away) continue; // registered nowhere until it resumes (at the owner of that time)
       for (const [channel, sub] of s.subs) {
-        if (sub.pending === null && filter(channel)) work.push(this.reregisterOne(s, channel, sub));
+        if (sub.pending === null && filter(channel)) work.push(reregisterOne(this.subscribe.bind(this), this.deps.log, s, channel, sub));
       }
     }
     await Promise.all(work);
-  }
-
-  private async reregisterOne(s: Session, channel: string, sub: Sub): Promise<void> {
-    const since = { epoch: sub.epoch, offset: sub.offset };
-    const system = channel.startsWith('$');
-    const announce: Announce = (c, r) => {
-      if (system || (r.recovered && r.epoch === since.epoch)) return;
-      s.conn?.send(new Prepared('subscribed', { type: 'subscribed', channel: c, epoch: r.epoch, offset: r.offset,
-        recovered: r.recovered, resumed: true }), s);
-    };
-    // The new owner may need a failure detection and a take-over first: keep trying for a while (a system channel
-    // such as $user:U for as long as the session lives: the client cannot subscribe to it itself).
-    const deadline = Date.now() + REREGISTER_FOR_MS;
-    for (let attempt = 0; system || Date.now() < deadline; attempt++) {
-      if (s.ended) return;
-      const current = s.subs.get(channel);
-      if (attempt > 0 && current) return; // re-subscribed meanwhile (by the client or another change)
-      try {
-        await this.subscribe(s, channel, since, attempt === 0 ? { resume: true, system, announce } : { system, announce });
-        return;
-      } catch (err) {
-        if (err instanceof HashpubError && err.code !== 'unavailable' && err.code !== 'timeout') {
-          if (!system) s.conn?.send(new Prepared('kicked', { type: 'kicked', channel, reason: err.code }), s);
-          return;
-        }
-        if (attempt === 0) this.deps.log.warn({ err, channel }, 're-registering a subscription failed; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(2000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2)));
-      }
-    }
-    if (!s.ended && !s.subs.has(channel)) s.conn?.send(new Prepared('kicked', { type: 'kicked', channel, reason: 'unavailable' }), s);
   }
 
   async unsubscribe(s: Session, channel: string, reason = 'unsubscribe'): Promise<void> {
@@ -349,47 +319,19 @@ export class PushService implements PushTarget {
   // ---- PushTarget: what owners call ----
 
   deliver(message: Message, opts: DeliverOptions): void {
-    const channel = message.channel;
-    const known = this.terms.get(channel) ?? 0;
-    if (opts.term < known) {
-      this.deps.log.warn({ channel, term: opts.term, known }, 'dropped a delivery from a stale owner');
-      return;
-    }
-    if (opts.term > known && this.hub.has(channel)) this.terms.set(channel, opts.term);
-    const hooks = this.deps.hooks;
-    const chained = this.chains.get(channel);
-    if (!chained && !(opts.deliverHook && hooks?.has('deliver'))) {
-      const frames = this.hub.deliver(message); // not inside `?.()`: its arguments are skipped when absent
-      this.deps.onDeliver?.(frames);
-      return;
-    }
-    // Per-recipient hook: one call per message for all local recipients; a per-channel chain keeps order.
-    const next = (chained ?? Promise.resolve()).then(async () => {
-      const recipients = this.hub.recipients(channel);
-      let variants: Map<Session, Variant> | undefined;
-      if (opts.deliverHook && hooks?.has('deliver') && recipients.length > 0) {
-        const reply = await hooks.deliver({ channel, data: message.data,
-          recipients: recipients.map((s) => ({ user: s.user, info: s.info })) });
-        if (reply) {
-          variants = new Map();
-          reply.results.forEach((r, i) => {
-            if (r.skip) variants!.set(recipients[i]!, { skip: true });
-            else if ('data' in r) variants!.set(recipients[i]!, { data: r.data });
-          });
-        }
-      }
-      const frames = this.hub.deliver(message, variants);
-      this.deps.onDeliver?.(frames);
-    }).catch((err) => this.deps.log.error({ err, channel }, 'deliver failed'));
-    this.chains.set(channel, next);
-    void next.then(() => { if (this.chains.get(channel) === next) this.chains.delete(channel); });
+    this.delivery.deliver(message, opts);
   }
 
   presence(channel: string, diff: PresenceDiff): void {
-    this.mirrors.apply(channel, diff);
+    this.fanout.after(channel, () => this.mirrors.apply(channel, diff));
   }
 
+  /** In order with the channel's deliveries: messages committed before the kick still reach the kicked sessions. */
   kicked(channel: string, sessions: string[], reason: string): void {
+    this.fanout.after(channel, () => this.kickNow(channel, sessions, reason));
+  }
+
+  private kickNow(channel: string, sessions: string[], reason: string): void {
     const frame = new Prepared('kicked', { type: 'kicked', channel, reason });
     for (const id of sessions) {
       const s = this.sessions.get(id);
@@ -422,29 +364,16 @@ export class PushService implements PushTarget {
         return;
       }
       sub.offset = m.offset;
-      if (!SKIPPED.has(m)) s.conn!.send(messageFrame(m), s);
+      if (!skipped(m)) s.conn!.send(messageFrame(m), s);
     }
   }
 
-  /** A delivery showed that `s` missed messages of `channel` (see Hub): register it again from its position. */
+  /** A delivery showed that `s` missed messages of `channel` (see FanOut): register it again from its position. */
   private missed(s: Session, channel: string): void {
     const sub = s.subs.get(channel);
     if (!sub || s.ended) return;
     this.deps.log.debug({ channel, session: s.id, offset: sub.offset }, 'a delivery skipped offsets: catching the subscriber up from history');
-    void this.reregisterOne(s, channel, sub);
-  }
-
-  /** Runs the deliver hook for one reader over `messages`, in order; skipped ones are marked in SKIPPED. */
-  private async personalize(s: Session, channel: string, messages: Message[]): Promise<Message[]> {
-    const out: Message[] = [];
-    for (const m of messages) {
-      const reply = await this.deps.hooks!.deliver({ channel, data: m.data, recipients: [{ user: s.user, info: s.info }] });
-      const r = reply?.results[0];
-      const copy = r && 'data' in r ? { ...m, data: r.data } : { ...m };
-      if (r?.skip) SKIPPED.add(copy);
-      out.push(copy);
-    }
-    return out;
+    void reregisterOne(this.subscribe.bind(this), this.deps.log, s, channel, sub);
   }
 
   private forget(s: Session, channel: string): void {
@@ -455,7 +384,7 @@ export class PushService implements PushTarget {
 
   /** The last local subscriber of `channel` is gone. */
   private channelGone(channel: string): void {
-    this.terms.delete(channel);
+    this.delivery.forget(channel);
     this.mirrors.forget(channel);
   }
 

@@ -1,4 +1,4 @@
-import type { Prepared } from '../protocol/prepared.js';
+import type { Prepared, PreparedRun } from '../protocol/prepared.js';
 import type { Claims, Message, UserId } from '../protocol/types.js';
 import { SmallMap } from './small-map.js';
 
@@ -9,6 +9,17 @@ export interface Connection {
   send(frame: Prepared, session: Session): void;
   /** Closes the connection; the session stays for a resume unless the push service ends it. */
   close(code: number, reason: string): void;
+}
+
+/** A connection that takes several message frames as one pre-framed run (WebSocket): one write for a batch. */
+export interface RunWriter {
+  /** Sends the frames of `run`, in order, in one write. */
+  sendRun(run: PreparedRun, session: Session): void;
+}
+
+/** Whether `c` can take runs (otherwise the fan-out sends one frame at a time). */
+export function writesRuns(c: Connection): c is Connection & RunWriter {
+  return typeof (c as Partial<RunWriter>).sendRun === 'function';
 }
 
 /** One subscription of a session, as the push node sees it. */

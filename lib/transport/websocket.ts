@@ -6,9 +6,9 @@ import type { CommandBudget } from '../limits/limits.js';
 import { asHashpubError, CLOSE_CODES, HashpubError } from '../errors.js';
 import { checkClientFrame, type ClientFrame } from '../protocol/client-frames.js';
 import { parseJson } from '../protocol/json.js';
-import { Prepared } from '../protocol/prepared.js';
+import { Prepared, type PreparedRun } from '../protocol/prepared.js';
 import type { Announce } from '../session/push-service.js';
-import type { Connection, Session } from '../session/session.js';
+import type { Connection, RunWriter, Session } from '../session/session.js';
 import type { StreamPosition } from '../protocol/types.js';
 import { coalescedWrite } from './coalesce.js';
 import { admit } from './connect.js';
@@ -80,7 +80,7 @@ function onClose(this: Tagged, code: number): void { this[CLIENT].onClose(code);
  * One WebSocket connection: parses client frames and is the session's Connection while attached.
  * Kept small: it exists once per connection (the upgrade request is not retained).
  */
-class WsClient implements Connection {
+class WsClient implements Connection, RunWriter {
   readonly kind = 'ws' as const;
   private session: Session | null = null;
   private connecting: Promise<void> | null = null;
@@ -110,6 +110,20 @@ class WsClient implements Connection {
   send(frame: Prepared): void {
     if (this.closed) return;
     coalescedWrite(this.socket, frame.ws());
+    this.checkBuffered();
+  }
+
+  /**
+   * A fan-out batch: written at once (joining a cork if a reply already began one in this tick), so the write's cost
+   * is paid inside the fan-out's time slice.
+   */
+  sendRun(run: PreparedRun): void {
+    if (this.closed) return;
+    this.socket.write(run.ws());
+    this.checkBuffered();
+  }
+
+  private checkBuffered(): void {
     if (this.socket.writableLength > this.ctx.options.maxBufferedBytes) {
       this.ctx.metrics.slowDisconnects.inc();
       this.close(CLOSE_CODES.slow, 'slow');

@@ -148,3 +148,28 @@ test('a node that stops hands its channels over: same epoch, offsets continue, n
   const h = await cluster.nodes[0]!.api('GET', `/v1/channels/${channel}/history`);
   assert.deepEqual(h.body.messages.map((m: { data: string }) => m.data), ['before-1', 'before-2', 'after'], 'history moved too');
 });
+
+test('a publish burst crosses to a push node in fewer frames than messages; its subscribers get every one in order', async () => {
+  const channel = await channelOwnedBy(0, 'burst');
+  const reader = await connect(1, 'burst-reader');
+  await reader.subscribe(channel);
+  const owner = cluster.nodes[0]!;
+  const pushFrames = async () => {
+    const text = await (await fetch(`${owner.url}/metrics`)).text();
+    return Number(/hashpub_peer_frames_total\{direction="out",kind="push"\} (\d+)/.exec(text)?.[1] ?? 0);
+  };
+  const before = await pushFrames();
+  const n = 60;
+  let next = 0;
+  await Promise.all(Array.from({ length: 30 }, async () => {
+    while (next < n) {
+      next++;
+      const r = await owner.api('POST', `/v1/channels/${channel}/messages`, { data: 'x' });
+      assert.equal(r.status, 200);
+    }
+  }));
+  const msgs = await reader.waitMessages(channel, n, 10_000);
+  assert.deepEqual(msgs.map((m) => m.offset), Array.from({ length: n }, (_, i) => i + 1));
+  const frames = (await pushFrames()) - before;
+  assert.ok(frames > 0 && frames < n, `${frames} push frames for ${n} messages`);
+});

@@ -54,6 +54,7 @@ test('a delivery that skips offsets is not passed on: the missing messages are r
   commit(msg('e1', 5), true); // arrives while the catch-up is in flight: held, then sent after the replay
   await sleep(50);
   commit(msg('e1', 6), true);
+  await push.fanout.settled();
   assert.deepEqual(frames.filter((f) => f.type === 'message').map((f) => f.offset), [1, 2, 3, 4, 5, 6]);
   assert.equal(requests.length, 2, 'one catch-up round trip');
   assert.deepEqual(requests[1]!.since, { epoch: 'e1', offset: 1 });
@@ -69,6 +70,7 @@ test('a delivery in another epoch tells the subscriber (subscribed, recovered: f
   commit(msg('e2', 1), true);
   await sleep(50);
   commit(msg('e2', 2), true);
+  await push.fanout.settled();
   const seen = frames.map((f) => `${f.type}:${f.epoch}:${f.type === 'subscribed' ? f.recovered : f.offset}`);
   assert.deepEqual(seen, ['message:e1:1', 'subscribed:e2:false', 'message:e2:2']);
 });

@@ -28,5 +28,6 @@ test('a push node drops deliveries from an owner with an older term than the one
   push.deliver(msg(1), { deliverHook: false, term: 5 });
   push.deliver(msg(2), { deliverHook: false, term: 6 }); // a later takeover raises the bar
   push.deliver(msg(3), { deliverHook: false, term: 5 });
+  await push.fanout.settled();
   assert.deepEqual(received.map((j) => JSON.parse(j).offset), [1, 2]);
 });
