@@ -1,3 +1,4 @@
+import type { AcceptBudget } from './transport/accept-budget.js';
 import type { Logger } from 'pino';
 import type { TokenVerifier } from './auth/tokens.js';
 import type { HookRunner } from './hooks/hook-runner.js';
@@ -16,6 +17,8 @@ export interface EdgeContext {
   push: PushService;
   tokens: TokenVerifier;
   hooks: HookRunner | null;
+  /** The connection-accept budget (--accept-per-second): asked before a new connection costs anything. */
+  accept: AcceptBudget;
   apiKey: string;
   /** Cluster view for GET /v1/cluster: this node's id, every admitted member, and the replication mode. */
   cluster(): { self: string; members: Array<{ id: string; url: string }>; replication: ReplicationMode };

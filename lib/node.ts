@@ -1,3 +1,4 @@
+import { acceptBudget } from './transport/accept-budget.js';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
@@ -134,7 +135,7 @@ class Node implements HashpubNode {
 
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
-      tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey,
+      tokens: new TokenVerifier(secrets.jwtSecret), apiKey: secrets.apiKey, accept: acceptBudget(o.acceptPerSecond),
       cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })),
         replication: replication.mode() }),
     };

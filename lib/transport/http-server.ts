@@ -150,6 +150,11 @@ export class HttpEdge {
     if (path !== '/v1/ws') return reject('404 Not Found', 'not_found');
     if (!this.ready) return reject('503 Service Unavailable', 'unavailable');
     socket.off('error', destroyOnError); // ws installs its own handler for the rest of the socket's life
+    const wait = this.ctx.accept.take();
+    if (wait > 0) {
+      this.ctx.metrics.acceptRefused.inc({ transport: 'ws' });
+      return this.ws.refuse(req, socket, head, wait);
+    }
     this.ws.upgrade(req, socket, head);
   }
 }

@@ -41,6 +41,17 @@ export class WebSocketTransport {
     });
   }
 
+  /**
+   * Over the accept budget: completes the handshake and closes at once with 1013, the reason being the seconds
+   * to wait (a browser sees no HTTP status of a refused upgrade, but it sees a close code and reason).
+   */
+  refuse(req: IncomingMessage, socket: Socket, head: Buffer, retryAfterSeconds: number): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', onError);
+      ws.close(CLOSE_CODES.busy, String(retryAfterSeconds));
+    });
+  }
+
   close(): void {
     clearInterval(this.timer);
     for (const c of this.clients) c.close(CLOSE_CODES.shutdown, 'shutdown');
