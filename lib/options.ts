@@ -63,7 +63,7 @@ export interface Options {
   headersTimeoutMs: number;
   /**
    * New client connections (WebSocket upgrades, SSE/long-poll session opens) this node admits per second,
-   * burst one second's worth; more are refused at once with 503 + Retry-After (WebSocket: close 1013), before
+   * burst a tenth of a second's worth; more are refused at once with 503 + Retry-After (WebSocket: close 1013), before
    * any token check or hook call. Sized so a 2-core node still resumes what it admits within the client's
    * connect timeout while keeping its heartbeats on time (bench/reconnect-storm.ts). 0 = no budget. @default 1000
    */

@@ -153,7 +153,7 @@ export class HttpEdge {
     const wait = this.ctx.accept.take();
     if (wait > 0) {
       this.ctx.metrics.acceptRefused.inc({ transport: 'ws' });
-      return this.ws.refuse(req, socket, head, wait);
+      return this.ws.refuse(req, socket, wait);
     }
     this.ws.upgrade(req, socket, head);
   }
