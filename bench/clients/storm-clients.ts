@@ -35,6 +35,7 @@ interface Watched {
 
 const clients: Watched[] = [];
 let killAt = 0;
+let armed = false;
 let silentGaps = 0;
 let announcedGaps = 0;
 let messages = 0;
@@ -46,11 +47,13 @@ function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
   }
   const c = connect(r.urls, { transports: ['websocket'], WebSocket: BoundWs as never, backoff: r.backoff });
   const w: Watched = { c, subs: [], lostAt: 0, resumedAt: 0, failed: 0, busy: 0 };
+  // Armed once every client is subscribed: any disconnect after that is the kill's (the parent's `kill` message
+  // may arrive after a client already noticed the loss).
   c.on('state', (s) => {
-    if (!killAt) return;
+    if (!armed) return;
     if (s === 'disconnected') { if (w.lostAt) w.failed++; else w.lostAt = Date.now(); }
   });
-  c.on('error', (err) => { if (killAt && /1013/.test(err.message)) w.busy++; });
+  c.on('error', (err) => { if (armed && /1013/.test(err.message)) w.busy++; });
   for (let k = 0; k < r.perClient; k++) {
     const channel = r.channels[(i + k) % r.channels.length]!;
     const st = { channel, epoch: null as string | null, offset: 0, subscribed: false };
@@ -64,7 +67,7 @@ function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
     sub.on('gap', () => { announcedGaps++; st.epoch = null; st.offset = 0; });
     sub.on('state', (s) => {
       st.subscribed = s === 'subscribed';
-      if (killAt && w.lostAt && !w.resumedAt && c.state === 'connected' && w.subs.every((x) => x.subscribed)) w.resumedAt = Date.now();
+      if (armed && w.lostAt && !w.resumedAt && c.state === 'connected' && w.subs.every((x) => x.subscribed)) w.resumedAt = Date.now();
     });
   }
   return w;
@@ -82,7 +85,7 @@ process.on('message', (raw) => {
     const check = setInterval(() => {
       const connected = clients.filter((w) => w.c.state === 'connected').length;
       const subscribed = clients.filter((w) => w.subs.every((s) => s.subscribed)).length;
-      if (clients.length === r.count && subscribed === r.count) { clearInterval(check); send({ ev: 'ready', connected, subscribed }); }
+      if (clients.length === r.count && subscribed === r.count) { clearInterval(check); armed = true; send({ ev: 'ready', connected, subscribed }); }
     }, 500);
   } else if (r.cmd === 'kill') {
     killAt = r.at;
@@ -95,7 +98,7 @@ process.on('message', (raw) => {
       clearInterval(t);
       const resumed = clients.filter((w) => w.resumedAt);
       send({
-        ev: 'report', clients: clients.length, resumed: resumed.length, resumeMs: resumed.map((w) => w.resumedAt - killAt),
+        ev: 'report', clients: clients.length, resumed: resumed.length, resumeMs: resumed.map((w) => Math.max(0, w.resumedAt - killAt)),
         failedAttempts: clients.reduce((a, w) => a + w.failed, 0), busyRefusals: clients.reduce((a, w) => a + w.busy, 0),
         silentGaps, announcedGaps, messages, behind: clients.filter((w) => !caughtUp(w)).length,
         notResumed: clients.length - resumed.length,
