@@ -1,3 +1,4 @@
+import type { AcceptBudget } from './transport/accept-budget.js';
 import type { Logger } from 'pino';
 import type { ApiKeys } from './auth/api-keys.js';
 import type { Limits } from './limits/limits.js';
@@ -27,6 +28,8 @@ export interface EdgeContext {
   apiKeys: ApiKeys;
   /** What a client may still do (refused before any work). */
   limits: Limits;
+  /** The connection-accept budget (--accept-per-second): asked before a new connection costs anything. */
+  accept: AcceptBudget;
   /** Cluster view for GET /v1/cluster: this node's id, every admitted member, and the replication mode. */
   cluster(): { self: string; members: Array<{ id: string; url: string }>; replication: ReplicationMode };
   /** GET /v1/stats: every member's figures (asked over the node links) and their sums; with the chart's samples if asked. */

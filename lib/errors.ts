@@ -103,6 +103,8 @@ export const CLOSE_CODES = {
   disconnected: 4000,
   /** Sent by a client: "closing, but keep my session for a resume" (a drop, not a goodbye). */
   resume: 4100,
+  /** Over the node's connection-accept budget: retry after the reason's seconds (spec/protocol.md). */
+  busy: 1013,
   /** The client did not read fast enough; reconnect and resume. */
   slow: 4008,
   /** No `connect` frame in time, or a second one. */

@@ -23,6 +23,7 @@ export class Metrics {
   readonly errors = new Counter({ name: 'hashpub_errors_total', help: 'Errors answered to clients and API callers, by code', labelNames: ['code'], registers: [this.registry] });
   readonly refusals = zeroed(new Counter({ name: 'hashpub_refusals_total', help: 'Requests refused with rate_limited, by limit (spec/protocol.md "Limits")', labelNames: ['limit'], registers: [this.registry] }), LIMIT_NAMES);
   readonly abuseDisconnects = new Counter({ name: 'hashpub_abuse_disconnects_total', help: 'WebSocket connections closed with 4429 after too many refusals', registers: [this.registry] });
+  readonly acceptRefused = new Counter({ name: 'hashpub_accept_refused_total', help: 'New client connections refused by the accept budget (--accept-per-second), by transport', labelNames: ['transport'], registers: [this.registry] });
   readonly slowDisconnects = new Counter({ name: 'hashpub_slow_disconnects_total', help: 'Clients disconnected because their output buffer passed the bound', registers: [this.registry] });
   readonly peerFrames = new Counter({ name: 'hashpub_peer_frames_total', help: 'Frames between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });
   readonly peerBytes = new Counter({ name: 'hashpub_peer_bytes_total', help: 'Bytes between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });

@@ -1,3 +1,4 @@
+import { acceptBudget } from './transport/accept-budget.js';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
@@ -164,6 +165,7 @@ class Node implements HashpubNode {
     const ctx: EdgeContext = {
       options: o, log: this.log, metrics, router, push: this.push, hooks: this.hookRunner,
       tokens: new TokenVerifier(verifiesHs256(o) ? secrets.jwtSecret : null, tokenKeys), apiKeys: this.apiKeys, limits, proxies,
+      accept: acceptBudget(o.acceptPerSecond),
       cluster: () => ({ self: this.id, members: (cluster?.members() ?? [this.id]).map((id) => ({ id, url: cluster?.urlOf(id) ?? this.url })),
         replication: replication.mode() }),
       stats: (withHistory) => clusterStats(this.ownStats(withHistory), {

@@ -78,6 +78,13 @@ export interface Options {
   maxHeaderBytes: number;
   /** A request whose headers are not complete in this time is closed (slowloris). @default 10000 */
   headersTimeoutMs: number;
+  /**
+   * New client connections (WebSocket upgrades, SSE/long-poll session opens) this node admits per second,
+   * burst a tenth of a second's worth; more are refused at once with 503 + Retry-After (WebSocket: close 1013), before
+   * any token check or hook call. Sized so a 2-core node still resumes what it admits within the client's
+   * connect timeout while keeping its heartbeats on time (bench/reconnect-storm.ts). 0 = no budget. @default 1000
+   */
+  acceptPerSecond: number;
   /** A session whose connection is gone is kept this long for a resume. @default 60 */
   sessionTtlSeconds: number;
   /**
@@ -175,6 +182,7 @@ export function defaultOptions(): Options {
     maxBufferedBytes: 1 << 20,
     maxHeaderBytes: 16384,
     headersTimeoutMs: 10_000,
+    acceptPerSecond: 1000,
     sessionTtlSeconds: 60,
     presenceGraceSeconds: 15,
     maxPollSeconds: 60,
@@ -252,6 +260,7 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
   for (const a of o.limitExemptAddresses) {
     if (net.isIP(a) === 0) throw new OptionsError('limitExemptAddresses', `"${a}" is not an IP address`);
   }
+  if (!(o.acceptPerSecond >= 0)) throw new OptionsError('acceptPerSecond', 'must be 0 (no budget) or a positive number');
   checkFailureTiming(o.heartbeatMs, o.failureTimeoutMs);
   if (o.minCopies !== 1 && o.minCopies !== 2) throw new OptionsError('minCopies', 'must be 1 or 2');
   const events = ['connect', 'subscribe', 'publish', 'deliver', 'unsubscribe', 'disconnect'];

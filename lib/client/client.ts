@@ -643,6 +643,8 @@ class HashpubClient extends Emitter implements Client {
       if (typeof this.opts.token !== 'function') return this.stop(err);
       this.token = undefined; // ask the callback again
     }
+    // A node that says "busy, retry later" (503 + Retry-After, close 1013) answered on this transport: no fallback.
+    if (err.retryAfterMs !== undefined) this.proven.add(this.transport!);
     if (this.state === 'connecting' && !this.proven.has(this.transport!) && ++this.failures >= this.urls.length) {
       this.transportIndex = (this.transportIndex + 1) % this.transports.length; // it failed on every URL: fall back
       this.failures = 0;

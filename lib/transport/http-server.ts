@@ -189,6 +189,12 @@ export class HttpEdge {
         JSON.stringify({ error: e.toJSON() }));
     }
     socket.off('error', destroyOnError); // ws installs its own handler for the rest of the socket's life
+    const wait = this.ctx.accept.take();
+    if (wait > 0) {
+      this.ctx.limits.closed(address);
+      this.ctx.metrics.acceptRefused.inc({ transport: 'ws' });
+      return this.ws.refuse(req, socket, wait);
+    }
     this.ws.upgrade(req, socket, head, address);
   }
 }

@@ -35,6 +35,11 @@ export async function streamSession(ctx: EdgeContext, req: IncomingMessage, toke
   if (s && token && (await ctx.tokens.verify(token)).user !== s.user) s = undefined;
   const resumed = s !== undefined;
   if (!s) {
+    const wait = ctx.accept.take();
+    if (wait > 0) {
+      ctx.metrics.acceptRefused.inc({ transport: req.url?.startsWith('/v1/sse') ? 'sse' : 'poll' });
+      throw new HashpubError('unavailable', 'this node is over its connection-accept budget: retry later', { retryAfter: wait });
+    }
     const a = await admit(ctx, token, remoteIp(ctx, req), req.headers.origin ?? null);
     s = await push.open(a.user, a.claims, a.info);
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -49,6 +50,29 @@ export class WebSocketTransport {
     if (!done) this.ctx.limits.closed(address);
   }
 
+  /**
+   * Over the accept budget: answers the handshake and closes at once with 1013, the reason being the seconds to
+   * wait (a browser sees no HTTP status of a refused upgrade, but it sees a close code and reason). Written by
+   * hand in one packet (101 + close frame + FIN), with no WebSocket object, timer or close handshake to wait
+   * for: a node refusing thousands per second must spend next to nothing on each.
+   */
+  refuse(req: IncomingMessage, socket: Socket, retryAfterSeconds: number): void {
+    socket.on('error', destroySocket);
+    const key = req.headers['sec-websocket-key'];
+    if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key) || req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      return void socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    }
+    const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
+    const reason = String(retryAfterSeconds);
+    const close = Buffer.alloc(4 + reason.length);
+    close[0] = 0x88; // FIN + close
+    close[1] = 2 + reason.length;
+    close.writeUInt16BE(CLOSE_CODES.busy, 2);
+    close.write(reason, 4, 'latin1');
+    // Flushed, the socket is gone: the node keeps nothing of a refused connection (the peer has its close frame).
+    socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`, 'latin1'), close]), destroySocket.bind(socket));
+  }
+
   close(): void {
     clearInterval(this.timer);
     for (const c of this.clients) c.close(CLOSE_CODES.shutdown, 'shutdown');
@@ -62,6 +86,9 @@ export class WebSocketTransport {
 }
 
 const TICK_MS = 1000;
+/** RFC 6455's handshake GUID. */
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+function destroySocket(this: Socket): void { this.destroy(); }
 /** A settled `connecting`, shared so finished connects hold no promise of their own. */
 const CONNECTED: Promise<void> = Promise.resolve();
 

@@ -1,0 +1,170 @@
+/*
+ * Reconnect-storm benchmark (issue #10, item 5). A CLI cluster on loopback (bench/hashpub-cluster.ts: one
+ * `hashpub bootstrap`, explicit bootstrap for every node): node A holds CLIENTS WebSocket clients, node B is
+ * where they go, node C is an idle witness that only watches B's heartbeats (and keeps a majority when A is
+ * gone: with two nodes, the survivor alone is no majority and refuses writes). The clients are full official
+ * clients (lib/client in Node, the `ws` package as WebSocket) in PROCS child processes (bench/clients/
+ * storm-clients.ts, each under ulimit -n 20000, bound to its own 127.0.0.x), every one subscribed to PER_CLIENT of
+ * CHANNELS channels, with URLs [A, B]. A publisher posts one message per channel every PUBLISH_MS through B.
+ * Then A is killed with SIGKILL and the clients run the client's reconnect algorithm to B and resume.
+ * Reported: clients resumed, p50/p99/max time from the kill to resumed (connected and every subscription
+ * subscribed again), failed attempts, busy refusals (client side and B's hashpub_accept_refused_total), silent
+ * gaps (offsets that jump without an announced gap: must be 0), clients behind at the end, and the failure
+ * detector counters of B and C (C must never suspect B, B never C).
+ *   --mode baseline: every node `--accept-per-second 0` and clients that retry after a uniform random 0-3 s
+ *                    (backoff base = cap = 3000 ms): the issue's baseline shape, main's behaviour.
+ *   --mode budget:   nodes at the default --accept-per-second, clients with the client's default backoff.
+ * Writes bench/results/reconnect-storm-<mode>-<YYYY-MM-DD>.json.
+ *
+ *   npx tsc -p tsconfig.json && flock /tmp/hashpub-heavy.lock node dist/bench/reconnect-storm.js --mode budget [--clients 18000]
+ */
+import { fork, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { StormEvent, StormRequest } from './clients/storm-clients.js';
+import { FD_LIMIT, HashpubCluster } from './hashpub-cluster.js';
+import { environment, runMain } from './support/main.js';
+import { children, killChildren, Peer, sleep, track } from './support/proc.js';
+
+const arg = (name: string, def: string) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1]! : def; };
+const MODE = arg('mode', 'budget') as 'baseline' | 'budget';
+const CLIENTS = Number(arg('clients', '18000'));
+const PROCS = Number(arg('procs', String(Math.max(1, Math.ceil(CLIENTS / 6000)))));
+const CHANNELS = Number(arg('channels', '4'));
+const PER_CLIENT = 2;
+const PUBLISH_MS = 1000;
+const BUDGET_ARGS = MODE === 'baseline' ? ['--accept-per-second', '0'] : arg('budget', '') ? ['--accept-per-second', arg('budget', '')] : [];
+const BACKOFF = MODE === 'baseline' ? { baseMs: 3000, capMs: 3000 } : { baseMs: 500, capMs: 20_000 };
+const API_KEY = 'storm-bench-api-key';
+const HERE = dirname(fileURLToPath(import.meta.url));
+const BIN = resolve(HERE, '../bin/hashpub.js');
+const RESULTS = resolve(HERE, '../../bench/results');
+
+const log = (msg: string) => process.stderr.write(`[reconnect-storm ${MODE}] ${msg}\n`);
+
+async function metrics(url: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  try {
+    const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    for (const line of (await res.text()).split('\n')) {
+      const m = /^(hashpub_(?:cluster_\w+|accept_refused_total|connections|errors_total))(?:\{[^}]*\})? (\S+)$/.exec(line);
+      if (m) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+    }
+  } catch { /* no answer: left empty */ }
+  return out;
+}
+
+const pct = (xs: number[], p: number) => xs.length ? xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : null;
+
+async function main(): Promise<void> {
+  const cluster = await HashpubCluster.start({ nodes: 3, bin: BIN, apiKey: API_KEY, cpus: null, track, name: `storm-${MODE}`,
+    extraArgs: BUDGET_ARGS });
+  const [a, b, c] = cluster.nodes as [typeof cluster.nodes[0], typeof cluster.nodes[0], typeof cluster.nodes[0]];
+  log(`cluster up: A ${a.url} B ${b.url} C ${c.url}`);
+  const channels = Array.from({ length: CHANNELS }, (_, i) => `storm-${i}`);
+  const script = resolve(HERE, 'clients/storm-clients.js');
+  const peers: Array<Peer<StormEvent>> = [];
+  const per = Math.ceil(CLIENTS / PROCS);
+  for (let p = 0; p < PROCS; p++) {
+    const child = spawn('/bin/sh', ['-c', `ulimit -n ${FD_LIMIT} && exec '${process.execPath}' '${script}'`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const peer = new Peer<StormEvent>(`clients-${p}`, child);
+    peers.push(peer);
+    const count = Math.min(per, CLIENTS - p * per);
+    peer.send({ cmd: 'start', urls: [a.url, b.url], count, first: p * per, channels, perClient: PER_CLIENT, localAddress: `127.0.0.${2 + p}`,
+      backoff: BACKOFF, openPerSecond: 800 / PROCS } satisfies StormRequest);
+  }
+  const setupAt = Date.now();
+  await Promise.all(peers.map((p) => p.next((m) => m.ev === 'ready', 300_000, 'clients ready')));
+  log(`${CLIENTS} clients connected to A and subscribed in ${Date.now() - setupAt} ms`);
+
+  let publishing = true;
+  let publishFailures = 0;
+  const last: Record<string, number> = {};
+  const publisher = (async () => {
+    for (let n = 0; publishing; n++) {
+      const started = Date.now();
+      await Promise.all(channels.map(async (ch) => {
+        const body = JSON.stringify({ data: { n }, id: `${ch}-${n}` });
+        for (let attempt = 0; attempt < 30 && publishing; attempt++) {
+          try {
+            const res = await fetch(`${b.url}/v1/channels/${ch}/messages`, { method: 'POST', body, signal: AbortSignal.timeout(5000),
+              headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' } });
+            if (res.status === 200) { last[ch] = Math.max(last[ch] ?? 0, ((await res.json()) as { offset: number }).offset); return; }
+            await res.text();
+          } catch { /* timeout or refused: retry */ }
+          publishFailures++;
+          await sleep(250);
+        }
+      }));
+      await sleep(PUBLISH_MS - (Date.now() - started));
+    }
+  })();
+  await sleep(5000);
+  const before = { b: await metrics(b.url), c: await metrics(c.url), a: await metrics(a.url) };
+
+  const killAt = Date.now();
+  process.kill(a.pid, 'SIGKILL');
+  log('node A killed');
+  for (const p of peers) p.send({ cmd: 'kill', at: killAt } satisfies StormRequest);
+  const resumedNow = new Map<Peer<StormEvent>, number>();
+  const progress: Array<[number, number]> = [];
+  const deadline = killAt + 120_000;
+  while (Date.now() < deadline) {
+    for (const p of peers) {
+      for (;;) {
+        const m = await p.next((x) => x.ev === 'progress', 1, 'progress').catch(() => null);
+        if (!m) break;
+        resumedNow.set(p, (m as Extract<StormEvent, { ev: 'progress' }>).resumed);
+      }
+    }
+    const total = [...resumedNow.values()].reduce((x, y) => x + y, 0);
+    progress.push([Date.now() - killAt, total]);
+    if (total >= CLIENTS) break;
+    await sleep(1000);
+  }
+  log(`resumed: ${progress.at(-1)?.[1]} of ${CLIENTS} after ${Date.now() - killAt} ms`);
+  await sleep(3000); // a few more messages after everyone is back
+  publishing = false;
+  await publisher;
+  for (const p of peers) p.send({ cmd: 'finish', last, timeoutMs: 30_000 } satisfies StormRequest);
+  const reports = await Promise.all(peers.map((p) => p.next((m) => m.ev === 'report', 60_000, 'report'))) as Array<Extract<StormEvent, { ev: 'report' }>>;
+  const after = { b: await metrics(b.url), c: await metrics(c.url) };
+  const resumeMs = reports.flatMap((r) => r.resumeMs).sort((x, y) => x - y);
+  const sum = (k: 'resumed' | 'failedAttempts' | 'busyRefusals' | 'silentGaps' | 'announcedGaps' | 'messages' | 'behind' | 'notResumed') =>
+    reports.reduce((x, r) => x + r[k], 0);
+  const delta = (side: 'b' | 'c', k: string) => (after[side][k] ?? 0) - (before[side][k] ?? 0);
+  const result = {
+    bench: 'reconnect-storm', mode: MODE, date: new Date().toISOString(),
+    setup: { clients: CLIENTS, clientProcesses: PROCS, channels: CHANNELS, subscriptionsPerClient: PER_CLIENT, publishEveryMs: PUBLISH_MS,
+      nodeArgs: BUDGET_ARGS, clientBackoff: BACKOFF, client: 'lib/client (official client, full instances) with the ws package as WebSocket',
+      nodes: 'A (clients, killed), B (target), C (idle witness); one hashpub bootstrap; loopback' },
+    results: {
+      resumed: sum('resumed'), notResumed: sum('notResumed'),
+      resumeMs: { p50: pct(resumeMs, 50), p90: pct(resumeMs, 90), p99: pct(resumeMs, 99), max: resumeMs.at(-1) ?? null },
+      failedAttempts: sum('failedAttempts'), busyRefusalsSeenByClients: sum('busyRefusals'),
+      acceptRefusedOnB: delta('b', 'hashpub_accept_refused_total'),
+      silentGaps: sum('silentGaps'), announcedGaps: sum('announcedGaps'), clientsBehindAtEnd: sum('behind'),
+      messagesDelivered: sum('messages'), publishRetries: publishFailures, lastOffsets: last,
+      failureDetector: {
+        b: Object.fromEntries(Object.keys(after.b).filter((k) => k.startsWith('hashpub_cluster_')).map((k) => [k, delta('b', k)])),
+        c: Object.fromEntries(Object.keys(after.c).filter((k) => k.startsWith('hashpub_cluster_')).map((k) => [k, delta('c', k)])),
+        note: 'deltas from 5 s before the kill to the end; the one death on B and C is A (real). C suspecting B, or B suspecting C, would be a false suspicion',
+      },
+      connectionsOnBAtEnd: after.b.hashpub_connections ?? null,
+      resumedOverTime: progress,
+    },
+    environment: environment(),
+  };
+  await mkdir(RESULTS, { recursive: true });
+  const file = join(RESULTS, `reconnect-storm-${MODE}${arg('budget', '') ? `-${arg('budget', '')}` : ''}-${CLIENTS}-${new Date().toISOString().slice(0, 10)}.json`);
+  await writeFile(file, JSON.stringify(result, null, 2) + '\n');
+  log(JSON.stringify(result.results, (k, v) => k === 'resumedOverTime' ? undefined : v));
+  log(`wrote ${file}`);
+  await cluster.stop();
+  for (const p of peers) p.child.kill('SIGKILL');
+}
+
+const killAll = () => { killChildren(); for (const c of children) c.kill('SIGKILL'); };
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { killAll(); process.exit(130); });
+runMain(main, { log, killAll, hardStopMs: 15 * 60_000 });
