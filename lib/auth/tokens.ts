@@ -1,7 +1,10 @@
-import { errors, jwtVerify, SignJWT } from 'jose';
 import { HashpubError } from '../errors.js';
 import { isUserId } from '../protocol/names.js';
 import type { Claims } from '../protocol/types.js';
+
+/** jose, imported on the first token: a node whose clients are all anonymous never loads it (~1 MB of heap). */
+let josePromise: Promise<typeof import('jose')> | null = null;
+const jose = () => (josePromise ??= import('jose'));
 
 /** A verified client identity. */
 export interface Identity {
@@ -22,6 +25,7 @@ export class TokenVerifier {
 
   /** Resolves the identity or throws `unauthorized` with a reason the client can act on. */
   async verify(token: string): Promise<Identity> {
+    const { errors, jwtVerify } = await jose();
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
       if (!isUserId(payload.sub)) throw new HashpubError('unauthorized', 'token "sub" is not a valid user id');
@@ -41,6 +45,7 @@ export class TokenVerifier {
 export async function signToken(secret: string, user: string, opts: {
   ttlSeconds?: number; channels?: string[]; publish?: string[]; claims?: Record<string, unknown>;
 } = {}): Promise<string> {
+  const { SignJWT } = await jose();
   const payload: Record<string, unknown> = { ...opts.claims };
   if (opts.channels) payload.channels = opts.channels;
   if (opts.publish) payload.publish = opts.publish;
