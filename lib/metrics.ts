@@ -47,6 +47,14 @@ export class Metrics {
   readonly writable = new Gauge({ name: 'hashpub_writable', help: '1 when this node can acknowledge writes (quorum and replica available), else 0', registers: [this.registry],
     collect: () => { this.writable.set(this.sourcesReplication ? Number(this.sourcesReplication().mode.writable) : 1); } });
 
+  /** Where this process's memory goes, read at scrape time (process.memoryUsage(); bench/idle-memory.ts reads it). */
+  readonly memory = new Gauge({ name: 'hashpub_process_memory_bytes', help: 'Memory of this node process by kind: rss, heap_total/heap_used (V8), external (C++ objects tied to JS), array_buffers (Buffers)', labelNames: ['kind'], registers: [this.registry],
+    collect: () => {
+      const m = process.memoryUsage();
+      const kinds = { rss: m.rss, heap_total: m.heapTotal, heap_used: m.heapUsed, external: m.external, array_buffers: m.arrayBuffers };
+      for (const [kind, v] of Object.entries(kinds)) this.memory.set({ kind }, v);
+    } });
+
   text(): Promise<string> {
     return this.registry.metrics();
   }

@@ -8,7 +8,6 @@ import type {
   PublishReply, SubscribeEvent, SubscribeReply, UnsubscribeEvent,
 } from './hooks.js';
 import { HOOK_EVENTS, loadHookModule, type HookEvent } from './module-hooks.js';
-import { WebhookHooks } from './webhook-hooks.js';
 
 /*
  * What the node calls: any Hooks (module or webhook) behind one timeout and one failure policy.
@@ -265,6 +264,8 @@ export async function openHooks(o: Pick<Options, 'hooks' | 'webhook' | 'webhookS
   const runnerOpts: HookRunnerOptions = { timeoutMs: o.hookTimeoutMs, failure: o.hookFailure, ...(log ? { log } : {}) };
   if (o.hooks) return new HookRunner(await loadHookModule(o.hooks), runnerOpts);
   if (o.webhook) {
+    // Imported only here: undici (its HTTP pool) costs ~5 MB of heap in every node process that has no webhook.
+    const { WebhookHooks } = await import('./webhook-hooks.js');
     const hooks = new WebhookHooks({ url: o.webhook, secret: o.webhookSecret ?? fallbackSecret,
       concurrency: o.hookConcurrency, timeoutMs: o.hookTimeoutMs });
     return new HookRunner(o.webhookEvents.length > 0 ? onlyEvents(hooks, o.webhookEvents) : hooks, runnerOpts);

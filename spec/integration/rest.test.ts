@@ -114,6 +114,9 @@ describe('REST API and hostile input', () => {
     assert.match(text, /hashpub_messages_in_total \d+/);
     assert.match(text, /hashpub_errors_total\{code="bad_request"\} \d+/);
     assert.match(text, /# TYPE hashpub_connections gauge/);
+    const mem = (kind: string) => Number(new RegExp(`^hashpub_process_memory_bytes\\{kind="${kind}"\\} (\\d+)`, 'm').exec(text)?.[1]);
+    assert.ok(mem('rss') > 0 && mem('heap_used') > 0, 'process memory gauges are set');
+    assert.ok(mem('heap_used') <= mem('heap_total') && mem('heap_total') < mem('rss'));
   });
 
   test('cluster and owner endpoints answer for a single node', async () => {
