@@ -179,7 +179,6 @@ class Node implements HashpubNode {
     this.push.start();
     this.edge = new HttpEdge(ctx, tls);
     sampler.start();
-    this.edge = new HttpEdge(ctx);
     try {
       const bound = await this.edge.listen(o.host, o.port);
       const port = Number(new URL(bound).port);
