@@ -144,7 +144,8 @@ class Node implements HashpubNode {
     const metrics = this.metrics;
     const cluster = this.cluster;
     this.owner = new ChannelOwner({ commit, replication, router, hooks: this.hookRunner, log: this.log,
-      onPublish: () => { metrics.messagesIn.inc(); metrics.totals.in++; }, presenceIntervalMs: o.presenceIntervalMs, beforeUse: cluster ? () => cluster.checkStall() : undefined, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
+      onPublish: () => { metrics.messagesIn.inc(); metrics.totals.in++; }, presenceIntervalMs: o.presenceIntervalMs, beforeUse: cluster ? () => cluster.checkStall() : undefined,
+      onAcquired: (c, t) => { this.push?.owned(c, t); cluster?.announceOwned(c, t); }, placement: (c) => cluster?.placement(c) ?? { owner: this.id, replicas: [] } });
     const proxies = new TrustedProxies(o.trustedProxies);
     const limits = new EdgeLimits(o, metrics, Date.now, (req) => clientAddress(req, proxies));
     this.push = new PushService({ router, hooks: this.hookRunner, log: this.log, limits, sessionTtlMs: o.sessionTtlSeconds * 1000,

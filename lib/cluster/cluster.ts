@@ -104,6 +104,16 @@ export class Cluster {
     this.stallWatch?.check();
   }
 
+  /**
+   * This node took `channel` over under `term`: every other member's push node registers its subscribers of the
+   * channel again if they were registered under an older term (one small notify per member per take-over).
+   */
+  announceOwned(channel: string, term: number): void {
+    const rpc = this.rpc;
+    if (!rpc) return;
+    for (const id of this.members()) if (id !== this.deps.self) rpc.notify(id, 'push.owned', { c: channel, t: term });
+  }
+
   /** Admitted live members, this node included. */
   members(): string[] {
     return this.membership?.members() ?? [this.deps.self];

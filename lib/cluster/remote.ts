@@ -220,6 +220,7 @@ class ClusterServer implements RpcHandler {
     }
     else if (op === 'push.presence') push.presence(String(args.c), args.d as PresenceDiff);
     else if (op === 'push.kicked') push.kicked(String(args.c), args.s as string[], String(args.r));
+    else if (op === 'push.owned') push.owned?.(String(args.c), Number(args.t) || 0);
     else if (op.startsWith('cluster.')) this.local.clusterMessage(from, op, args);
   }
 

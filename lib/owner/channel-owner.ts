@@ -26,6 +26,8 @@ export interface ChannelOwnerDeps {
   now?: () => number;
   /** Called once per committed message (metrics). */
   onPublish?: (m: Message) => void;
+  /** This node took `channel` over under `term` (push nodes re-register their subscribers: lib/cluster). */
+  onAcquired?: (channel: string, term: number) => void;
   /** The owner of `channel` and the replicas of the current view (for placement answers about unloaded channels). */
   placement?: (channel: string) => { owner: string; replicas: string[] };
   /** Presence events of one interval go out as one diff per push node. @default 1000 */
@@ -336,6 +338,7 @@ export class ChannelOwner implements Owner, LocalOwner {
         this.states.set(channel, loaded);
         this.deps.replication.attach(loaded);
         this.touch(channel);
+        this.deps.onAcquired?.(channel, loaded.term);
         return loaded;
       }, (err) => {
         this.loading.delete(channel);

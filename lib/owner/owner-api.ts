@@ -153,6 +153,8 @@ export interface PushTarget {
   kicked(channel: string, sessions: string[], reason: string): void;
   /** Close every local connection of `user`; resolves to how many. */
   disconnectUser(user: string, reason: string): Promise<number>;
+  /** A node took `channel` over under `term`: subscribers registered under an older term register again. */
+  owned?(channel: string, term: number): void;
 }
 
 /** Finds the owner of a channel and the push nodes by id (single node: always itself). */

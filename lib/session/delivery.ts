@@ -65,6 +65,11 @@ export class Delivery {
     if (term !== undefined && term > (this.terms.get(channel) ?? 0)) this.terms.set(channel, term);
   }
 
+  /** The highest owner term seen for `channel` (0 = none). */
+  termOf(channel: string): number {
+    return this.terms.get(channel) ?? 0;
+  }
+
   /** The last local subscriber of `channel` is gone. */
   forget(channel: string): void {
     this.terms.delete(channel);

@@ -316,6 +316,16 @@ export class PushService implements PushTarget {
     return this.deps.router.owner(channel).publish({ channel, data, user: s.user, claims: s.claims, client: true, id: key });
   }
 
+  /**
+   * A node took `channel` over (or took it again after dropping it) under `term`: the registrations of the
+   * previous holder are gone, so local subscribers registered under an older term register again (they would
+   * otherwise wait for a next message to notice the gap, and after the last one, forever).
+   */
+  owned(channel: string, term: number): void {
+    if (!this.hub.has(channel) || term <= this.delivery.termOf(channel)) return;
+    void this.reregister((c) => c === channel).catch((err) => this.deps.log.warn({ err, channel }, 're-registering after a take-over failed'));
+  }
+
   // ---- PushTarget: what owners call ----
 
   deliver(message: Message, opts: DeliverOptions): void {
