@@ -22,9 +22,11 @@ export interface ServerStats {
 
 /** `protocol`: "hashpub" sends connect + subscribe; "floor" only opens the socket (the floor server sends to all). */
 export type ClientRequest =
-  | { cmd: 'connect'; url: string; count: number; batch: number; protocol: 'hashpub' | 'floor'; channel: string; deadlineMs: number }
+  | { cmd: 'connect'; url: string; count: number; batch: number; protocol: 'hashpub' | 'floor'; channel: string; deadlineMs: number; localAddress?: string }
   | { cmd: 'phase'; phase: number; expectPerSocket: number }
   | { cmd: 'report' }
+  /** Stop opening sockets (the connect in progress answers with what it has); lean-subscribers only. */
+  | { cmd: 'halt' }
   | { cmd: 'close' };
 
 export interface ConnectResult {

@@ -189,11 +189,13 @@ export type ConnectSummary = Omit<ConnectResult, 'ev'> & { perProcess: number[] 
  */
 export async function connectClients(clients: Array<Peer<ClientEvent>>, opts: {
   urls: string[]; counts: number[]; batch: number; protocol: 'hashpub' | 'floor'; channel: string; deadlineMs: number; answerSlackMs: number;
+  /** Source address of client process i's sockets (bench/clients/lean-subscribers.ts only). */
+  localAddresses?: string[];
 }): Promise<ConnectSummary> {
   const t = nowMs();
   clients.forEach((c, i) => c.send({
     cmd: 'connect', url: opts.urls[i]!, count: opts.counts[i]!, batch: opts.batch,
-    protocol: opts.protocol, channel: opts.channel, deadlineMs: opts.deadlineMs,
+    protocol: opts.protocol, channel: opts.channel, deadlineMs: opts.deadlineMs, localAddress: opts.localAddresses?.[i],
   } satisfies ClientRequest));
   const res = await Promise.all(clients.map((c) =>
     c.next((m) => m.ev === 'connected', opts.deadlineMs + opts.answerSlackMs, 'connect') as Promise<ConnectResult>));

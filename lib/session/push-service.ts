@@ -402,7 +402,10 @@ export class PushService implements PushTarget {
     try {
       await this.deps.router.owner(channel).unsubscribe(channel, this.deps.router.self, s.id, reason);
     } catch (err) {
-      this.deps.log.warn({ err, channel }, 'unsubscribe at owner failed');
+      // An owner that left or cannot be reached has dropped this node's members with it (its successor learns
+      // them from re-registration): expected when many clients leave while nodes stop, so not a warning each.
+      const gone = (err as { code?: string })?.code === 'unavailable';
+      this.deps.log[gone ? 'debug' : 'warn']({ err, channel }, 'unsubscribe at owner failed');
     }
   }
 

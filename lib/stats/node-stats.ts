@@ -67,7 +67,7 @@ export class NodeStatsSampler implements StatsSource {
     this.loop.reset();
     this.latest = { ...this.take(round(inRate), round(outRate)), eventLoopLagMs: lag };
     this.samples.push({ time: now, messagesInPerSecond: this.latest.messagesInPerSecond, messagesOutPerSecond: this.latest.messagesOutPerSecond,
-      connections: this.latest.connections.total, eventLoopLagMs: lag.p99 });
+      connections: this.latest.connections.total, eventLoopLagMs: lag.p99, eventLoopMaxMs: lag.max });
     if (this.samples.length > (this.deps.keep ?? 300)) this.samples.shift();
     return this.latest;
   }

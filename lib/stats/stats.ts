@@ -37,7 +37,10 @@ export interface StatsSample {
   messagesInPerSecond: number;
   messagesOutPerSecond: number;
   connections: number;
+  /** p99 of the event-loop delay over the sample's second. */
   eventLoopLagMs: number;
+  /** The longest event-loop delay in the sample's second (a stall shows here, not in the p99). */
+  eventLoopMaxMs: number;
 }
 
 /** Where a node's own figures come from. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import type { DeathReason } from '../../lib/cluster/failure/failure-detector.js';
-import { LifeguardDetector } from '../../lib/cluster/failure/lifeguard-detector.js';
+import { BEATS_PER_TICK, LifeguardDetector } from '../../lib/cluster/failure/lifeguard-detector.js';
 import { decodeControl, encodeControl, type ControlMessage } from '../../lib/cluster/failure/messages.js';
 import type { PeerAddress } from '../../lib/cluster/failure/port-probe.js';
 
@@ -30,6 +30,8 @@ class Sim {
   readonly clock = { t: 0, now(): number { return this.t; } };
   readonly nodes: SimNode[] = [];
   readonly deaths: Death[] = [];
+  /** Heartbeats sent, over all nodes. */
+  beats = 0;
   /** Pairs "a-b" (a < b) whose frames are dropped both ways. */
   readonly cut = new Set<string>();
   private events: Array<{ at: number; seq: number; run: () => void }> = [];
@@ -119,6 +121,7 @@ class Sim {
   }
 
   private send(from: number, to: number, payload: Buffer): void {
+    if (decodeControl(payload)?.type === 'heartbeat') this.beats++;
     if (!this.linked(from, to)) return;
     this.at(this.clock.t + LATENCY, () => this.arrive(to, () => {
       const node = this.nodes[to]!;
@@ -170,6 +173,26 @@ test('a killed node is declared dead by every survivor within about 1 s, confirm
     assert.ok(d.at - 5000 > 3 * HEARTBEAT - HEARTBEAT && d.at - 5000 <= 4 * HEARTBEAT + 2 * LATENCY, `dead after ${d.at - 5000} ms`);
   }
   for (const n of sim.nodes.filter((x) => x.index !== 2)) assert.deepEqual([...n.view].sort(), [0, 1, 3, 4].filter((i) => i !== n.index));
+});
+
+test('in a cluster of 40, each node beats at most 16 peers per interval: idle for a minute without a suspicion, a kill still found in 3 s', async () => {
+  const n = 40;
+  const sim = new Sim(n);
+  await sim.runUntil(60_000);
+  assert.equal(sim.deaths.length, 0, JSON.stringify(sim.deaths));
+  for (const node of sim.nodes) assert.equal(node.det.stats().suspicions, 0);
+  const ticks = 60_000 / HEARTBEAT + 1;
+  assert.ok(sim.beats <= n * BEATS_PER_TICK * ticks, `${sim.beats} heartbeats in a minute: at most ${BEATS_PER_TICK} per node and interval`);
+  assert.ok(sim.beats < n * (n - 1) * ticks / 2, 'fewer than half of what beating every peer every interval sends');
+  // Each peer hears from each node every ceil(39 / 16) = 3 intervals: silent for 3 of those (2.25 s) is suspected.
+  sim.kill(7);
+  await sim.runUntil(65_000);
+  assert.equal(sim.deaths.length, n - 1, JSON.stringify(sim.deaths));
+  for (const d of sim.deaths) {
+    assert.equal(d.of, 7);
+    assert.equal(d.reason, 'refused');
+    assert.ok(d.at - 60_000 <= 3000 + 2 * LATENCY, `dead after ${d.at - 60_000} ms`);
+  }
 });
 
 test('without address probes, a killed node dies when its confirmed suspicion runs out (failure timeout)', async () => {

@@ -1,8 +1,10 @@
 // A SWIM/Lifeguard failure detector for a full mesh of admitted links (hashicorp/memberlist's ideas, adapted to
 // links that already exist between every pair of nodes):
-// - every heartbeat interval, a HEARTBEAT (carrying this node's incarnation) goes to every peer; anything that
-//   arrives from a peer counts as a sign of life;
-// - a peer silent for SUSPECT_AFTER_BEATS intervals is suspected: SUSPECT goes to every peer (the suspect too,
+// - every heartbeat interval, a HEARTBEAT (carrying this node's incarnation) goes to up to BEATS_PER_TICK peers,
+//   taken in turn, so each peer gets one every `rounds` intervals (1 up to BEATS_PER_TICK peers): what a node
+//   sends and reads per second stays bounded however large the cluster (a full mesh of 54 processes beating all
+//   every 250 ms kept 2 cores busy); anything that arrives from a peer counts as a sign of life;
+// - a peer silent for SUSPECT_AFTER_BEATS of its beats (intervals x rounds) is suspected: SUSPECT goes to every peer (the suspect too,
 //   so that it can refute), PING_REQ asks up to INDIRECT_CHECKS other members when they last heard from it,
 //   and its UDP address is probed (see port-probe.ts);
 // - the suspicion lasts between failureTimeoutMs and twice that, shorter as other members confirm they cannot
@@ -19,8 +21,10 @@ import { decodeControl, encodeControl, type ControlMessage } from './messages.js
 import { probePort, type PeerAddress, type PortProbe } from './port-probe.js';
 import { Suspicion } from './suspicion.js';
 
-/** A peer silent for this many heartbeat intervals is suspected. */
+/** A peer silent for this many of its heartbeats is suspected. */
 export const SUSPECT_AFTER_BEATS = 3;
+/** Peers sent a heartbeat per interval, at most; with more peers each gets one every ceil(peers / this) intervals. */
+export const BEATS_PER_TICK = 16;
 /** Members asked to confirm a suspicion (PING_REQ); also the confirmations that bring it to its minimum. */
 export const INDIRECT_CHECKS = 3;
 /** A suspicion nobody confirms lasts this many times failureTimeoutMs. */
@@ -81,6 +85,8 @@ export class LifeguardDetector implements FailureDetector {
   private readonly counters = { suspicions: 0, recovered: 0, refutations: 0, deaths: 0, refusedDeaths: 0 };
   private incarnation = 0;
   private seq = 0;
+  /** Where the next tick's heartbeats start in the peer list (they go round it BEATS_PER_TICK at a time). */
+  private beatCursor = 0;
   private lastTick: number | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -172,15 +178,18 @@ export class LifeguardDetector implements FailureDetector {
     this.lastTick = now;
     this.awareness.tick(late, heartbeatMs / 2);
     const beat = encodeControl({ type: 'heartbeat', incarnation: this.incarnation });
-    for (const peer of this.peers.values()) {
-      if (late > 0) {
+    const peers = [...this.peers.values()];
+    if (late > 0) {
+      for (const peer of peers) {
         // While this node was stalled nothing could be read: that time is not the peers' silence.
         peer.aliveAt = Math.min(now, peer.aliveAt + late);
         peer.suspicion?.pause(late);
       }
-      this.o.links.send(peer.id, beat);
     }
-    const suspectAfter = this.awareness.scale(SUSPECT_AFTER_BEATS * heartbeatMs);
+    const beats = Math.min(BEATS_PER_TICK, peers.length);
+    for (let i = 0; i < beats; i++) this.o.links.send(peers[(this.beatCursor + i) % peers.length]!.id, beat);
+    this.beatCursor = peers.length > 0 ? (this.beatCursor + beats) % peers.length : 0;
+    const suspectAfter = this.awareness.scale(SUSPECT_AFTER_BEATS * this.beatPeriod());
     for (const peer of [...this.peers.values()]) {
       if (this.peers.get(peer.id) !== peer) continue; // declared dead earlier in this loop
       if (!peer.suspicion) {
@@ -202,6 +211,14 @@ export class LifeguardDetector implements FailureDetector {
       for (const [id, r] of from) if (r.at < forgetBefore) from.delete(id);
       if (from.size === 0) this.rumours.delete(target);
     }
+  }
+
+  /**
+   * How often a peer hears a heartbeat from this node, and so (every node seeing about the same members) how often
+   * this node should hear one from each peer: the interval times the rounds it takes to beat every peer.
+   */
+  beatPeriod(): number {
+    return this.o.heartbeatMs * Math.max(1, Math.ceil(this.peers.size / BEATS_PER_TICK));
   }
 
   private handle(from: string, m: ControlMessage): void {
@@ -240,10 +257,10 @@ export class LifeguardDetector implements FailureDetector {
         const suspicion = peer?.suspicion;
         if (!peer || !suspicion) return;
         const contactAt = m.agoMs === null ? -Infinity : now - m.agoMs;
-        // Heartbeats leave for every peer in the same tick: a member that heard from the suspect more than one
-        // interval after this node last did saw it alive since (this link is the problem); one that did not
+        // Every peer gets a heartbeat once per beat period: a member that heard from the suspect more than one
+        // period after this node last did saw it alive since (this link is the problem); one that did not
         // cannot hear it either, and confirms.
-        if (contactAt > peer.aliveAt + this.o.heartbeatMs || m.incarnation > suspicion.incarnation) {
+        if (contactAt > peer.aliveAt + this.beatPeriod() || m.incarnation > suspicion.incarnation) {
           peer.aliveAt = Math.max(peer.aliveAt, Math.min(now, contactAt));
           this.recover(peer);
         } else {
