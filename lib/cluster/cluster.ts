@@ -181,7 +181,8 @@ export class Cluster {
     membership.on('join', (id) => {
       joined.add(id);
       void this.replication.joined(id).catch((err) => log.error({ err }, 'storing the cluster members failed'));
-      rpc.notify(id, 'cluster.known', { ids: this.replication.known.ids() });
+      // What this node knows, and whom it is linked to now: the newcomer dials any of those it lacks.
+      rpc.notify(id, 'cluster.known', { ids: this.replication.known.ids(), members: membership.members() });
     });
     membership.on('leave', (id) => {
       this.router.forget(id);
@@ -235,7 +236,10 @@ export class Cluster {
   private async onClusterMessage(from: string, op: string, args: any): Promise<void> {
     try {
       if (op === 'cluster.leaving') await this.replication.leftGracefully(from);
-      else if (op === 'cluster.known') await this.replication.learned(args?.ids);
+      else if (op === 'cluster.known') {
+        if (Array.isArray(args?.members)) this.membership?.seek?.(args.members);
+        await this.replication.learned(args?.ids);
+      }
     } catch (err) {
       this.deps.log.error({ err }, 'storing the cluster members failed');
     }

@@ -282,6 +282,19 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     this.emit('change');
   }
 
+  /** Dials the members in `ids` this node has no link to (see Membership.seek), as it dials a lost one. */
+  seek(ids: readonly string[]): void {
+    for (const id of ids) {
+      if (typeof id !== 'string' || !/^[0-9a-f]{64}$/.test(id) || id === this.self) continue;
+      if (this.links.get(id)?.admitted || this.lost.has(id)) continue;
+      // hyperswarm stops retrying a discovered peer after 4 failed attempts, and joinPeer() does not queue one
+      // that has more than 3: count them afresh (PeerInfo.attempts, a plain field) so the explicit dial runs.
+      const info = this.swarm?.peers.get(id) as { attempts?: number } | undefined;
+      if (info && typeof info.attempts === 'number' && info.attempts > 3) info.attempts = 0;
+      this.seekLost(id);
+    }
+  }
+
   /**
    * A member is gone (crashed, paused, cut off): dial it directly (hyperswarm retries an explicit peer at the last
    * reconnect delay) instead of waiting for topic discovery, for up to LOST_SEEK_MS.

@@ -29,6 +29,11 @@ export interface Membership extends Pick<EventEmitter<MembershipEvents>, 'on' | 
   lastHeard(id: string): number | undefined;
   /** Failure-detector counters (suspicions, refutations, confirmed deaths) and the local health multiplier. */
   failureStats(): FailureStats;
+  /**
+   * Members another member has that this one may lack: dial those it has no link to (a pair whose first attempts
+   * failed while the machine was busy is otherwise not tried again until the next discovery refresh).
+   */
+  seek?(ids: readonly string[]): void;
   /** Joins the cluster; resolves once this node is announced and looking for peers. */
   start(): Promise<void>;
   /** Leaves the cluster and releases every socket and timer; no event is emitted after it is called. */

@@ -108,6 +108,8 @@ declare module 'hyperswarm' {
     readonly keyPair: HyperDHT.KeyPair
     readonly dht: HyperDHT
     readonly connections: Set<Hyperswarm.Connection>
+    /** Every peer this swarm knows of (discovered, dialled or connected), by public key in hex. */
+    readonly peers: Map<string, { attempts: number }>
     readonly destroyed: boolean
     join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): Hyperswarm.PeerDiscoverySession
     leave(topic: Buffer): Promise<void>
