@@ -329,3 +329,30 @@ test('a suspicion at an old incarnation is answered, not refuted again', () => {
   assert.equal(det.stats().refutations, 1);
   assert.equal(det.receive(peer, Buffer.from([4, 1])), false);
 });
+
+test('another member\'s SUSPECT makes a node probe at once: a crash is found before its own (scaled) suspicion, a stall is not a death', async () => {
+  const ids = ['self', 'crashed', 'witness', 'stalled'].map((s) => createHash('sha256').update(s).digest('hex'));
+  const [self, crashed, witness, stalled] = ids as [string, string, string, string];
+  const clock = { t: 0, now(): number { return this.t; } };
+  const gone = new Set<string>();
+  const deaths: Array<{ id: string; reason: DeathReason; at: number }> = [];
+  const det = new LifeguardDetector({
+    self, heartbeatMs: HEARTBEAT, failureTimeoutMs: FAILURE_TIMEOUT, clock,
+    probe: async (a: PeerAddress) => gone.has(ids[a.port]!),
+    links: { send: () => {}, dead: (id, reason) => deaths.push({ id, reason, at: clock.t }) },
+  });
+  for (const id of [crashed, witness, stalled]) det.add(id, () => ({ host: 'sim', port: ids.indexOf(id) }));
+  const settle = async () => { for (let i = 0; i < 4; i++) await Promise.resolve(); };
+  await settle(); // calibration: every address answers (nothing refuses) -> probes usable
+  clock.t = 50;
+  for (const id of [crashed, witness, stalled]) det.heard(id);
+  clock.t = 100; // far below 3 heartbeats: this node suspects nobody yet
+  gone.add(crashed);
+  det.receive(witness, encodeControl({ type: 'suspect', target: crashed, incarnation: 0 }));
+  det.receive(witness, encodeControl({ type: 'suspect', target: stalled, incarnation: 0 }));
+  await settle();
+  assert.deepEqual(deaths, [{ id: crashed, reason: 'refused', at: 100 }]);
+  assert.equal(det.stats().suspicions, 0, 'no suspicion of its own was needed');
+  assert.equal(det.lastHeard(stalled), 50, 'the stalled peer (its port silent) is still a member');
+  det.stop();
+});

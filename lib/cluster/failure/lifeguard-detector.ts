@@ -6,7 +6,8 @@
 //   every 250 ms kept 2 cores busy); anything that arrives from a peer counts as a sign of life;
 // - a peer silent for SUSPECT_AFTER_BEATS of its beats (intervals x rounds) is suspected: SUSPECT goes to every peer (the suspect too,
 //   so that it can refute), PING_REQ asks up to INDIRECT_CHECKS other members when they last heard from it,
-//   and its UDP address is probed (see port-probe.ts);
+//   and its UDP address is probed (see port-probe.ts); a SUSPECT from another member also probes the address at
+//   once, so a node whose own timeouts are scaled up by overload still finds a crashed peer as fast as the others;
 // - the suspicion lasts between failureTimeoutMs and twice that, shorter as other members confirm they cannot
 //   hear the peer either (their SUSPECT, or a PING_ACK older than the suspicion); see suspicion.ts;
 // - it ends well if anything arrives from the peer, if another member heard from it well after this node last did,
@@ -240,6 +241,15 @@ export class LifeguardDetector implements FailureDetector {
         let heard = this.rumours.get(m.target);
         if (!heard) this.rumours.set(m.target, (heard = new Map()));
         heard.set(from, { incarnation: m.incarnation, at: now });
+        // Another member cannot hear the peer: ask its address now. A refusal means its process is gone, so this
+        // node does not wait for its own (health-scaled) suspicion: a busy node learns of a crash as fast as an
+        // idle one. A live or stalled peer's port stays silent, and then nothing changes.
+        if (!peer.suspicion && probeable(peer) && !peer.probing) {
+          this.runProbe(peer, (refused) => {
+            if (!refused || peer.suspicion || peer.heardAt >= now || this.peers.get(peer.id) !== peer) return;
+            this.declareDead(peer, 'refused');
+          });
+        }
         return;
       }
       case 'ping-req': {
