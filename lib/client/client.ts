@@ -26,28 +26,6 @@ export function backoffDelay(attempt: number, b: BackoffOptions, retryAfterMs = 
   return retryAfterMs + Math.floor(random() * Math.min(b.capMs, b.baseMs * 2 ** Math.min(attempt, 30)));
 }
 
-/** Per node URL: attempts on it that failed in a row, and when it may be tried again (ms since the epoch). */
-export interface NodeUrlState { failures: number; notBefore: number }
-
-/**
- * Which node URL to try after the one at `last` failed, and after how long. The first other URL (in list order
- * after `last`) that may be tried now wins, after a random(0, base) pause so a herd leaving a dead node does not
- * land on the next one in the same instant; when every URL is waiting (a backoff, a Retry-After), the one free
- * soonest, when it is free. So a dead node in the list is not retried on every other attempt (its wait doubles
- * per failure), and a busy node's Retry-After is not stretched by failures on other nodes.
- */
-export function nextUrl(states: readonly NodeUrlState[], last: number, now: number, b: BackoffOptions,
-  random: () => number = Math.random): { index: number; delayMs: number } {
-  let soonest = last;
-  for (let k = 1; k <= states.length; k++) {
-    const i = (last + k) % states.length;
-    const ready = states[i]!.notBefore;
-    if (i !== last && ready <= now) return { index: i, delayMs: Math.floor(random() * b.baseMs) };
-    if (ready < states[soonest]!.notBefore) soonest = i;
-  }
-  return { index: soonest, delayMs: Math.max(0, states[soonest]!.notBefore - now) };
-}
-
 /** What moves the client: an attempt starts, succeeds, fails (or the connection is lost), or close(). */
 export type ClientEvent = 'connect' | 'open' | 'fail' | 'close';
 const CLIENT_MOVES: Record<ClientState, Partial<Record<ClientEvent, ClientState>>> = {
@@ -559,12 +537,11 @@ class HashpubClient extends Emitter implements Client {
   private readonly transports: TransportName[];
   private conn: Transport | null = null;
   private current: { transport: TransportName; url: string } | null = null;
-  private urlIndex = 0;
-  /** Per URL: failures in a row and when it may be tried again (see nextUrl). */
-  private readonly urlStates: NodeUrlState[];
+  private urlIndex = -1;
   private transportIndex = 0;
   private failures = 0;
   private readonly proven = new Set<TransportName>();
+  private attempt = 0;
   private openedAt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -575,7 +552,6 @@ class HashpubClient extends Emitter implements Client {
     super();
     if (urls.length === 0) throw new ClientError('bad_request', 'connect() needs at least one node URL');
     this.urls = urls.map((u) => u.replace(/\/+$/, ''));
-    this.urlStates = this.urls.map(() => ({ failures: 0, notBefore: 0 }));
     this.transports = opts.transports?.length ? [...opts.transports] : ['websocket', 'sse', 'poll'];
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.pollSeconds = opts.pollSeconds ?? 25;
@@ -617,7 +593,7 @@ class HashpubClient extends Emitter implements Client {
     this.retryTimer = null;
     const transport = this.pickTransport();
     if (!transport) return this.stop(new ClientError('unsupported', 'none of the transports is available here (pass a WebSocket constructor?)'));
-    const url = this.urls[this.urlIndex]!;
+    const url = this.urls[(this.urlIndex = (this.urlIndex + 1) % this.urls.length)]!;
     this.current = { transport, url };
     if (!this.move('connect', { transport, url })) return;
     let token: string | undefined;
@@ -673,13 +649,8 @@ class HashpubClient extends Emitter implements Client {
       this.transportIndex = (this.transportIndex + 1) % this.transports.length; // it failed on every URL: fall back
       this.failures = 0;
     }
-    // This URL waits out its own backoff (or the Retry-After it answered); the next attempt goes where it may.
-    const now = Date.now();
-    const st = this.urlStates[this.urlIndex]!;
-    if (this.state === 'connected' && now - this.openedAt >= STABLE_MS) st.failures = 0;
-    st.notBefore = now + backoffDelay(st.failures++, this.backoff, err.retryAfterMs);
-    const { index, delayMs } = nextUrl(this.urlStates, this.urlIndex, now, this.backoff);
-    this.urlIndex = index;
+    if (this.state === 'connected' && Date.now() - this.openedAt >= STABLE_MS) this.attempt = 0;
+    const delayMs = backoffDelay(this.attempt++, this.backoff, err.retryAfterMs);
     this.emit('error', err);
     this.move('fail', { ...this.current!, reason: err.code, delayMs });
     this.retryTimer = setTimeout(() => void this.attemptConnect(), delayMs);

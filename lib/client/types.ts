@@ -32,7 +32,7 @@ export type SubscriptionState = 'unsubscribed' | 'subscribing' | 'subscribed';
 /** A client token, or a function that fetches a fresh one (called first, on 4401/401 and when the token has expired). */
 export type TokenSource = string | (() => Promise<string>);
 
-/** Full-jitter exponential backoff, per node URL: the n-th failure in a row on a URL makes it wait random(0, min(capMs, baseMs * 2^n)), plus any Retry-After. */
+/** Full-jitter exponential backoff: the n-th retry waits random(0, min(capMs, baseMs * 2^n)), plus any Retry-After. */
 export interface BackoffOptions {
   /** @default 500 */
   baseMs: number;

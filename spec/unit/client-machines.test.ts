@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
-  backoffDelay, clientTransition, DEFAULT_BACKOFF, nextUrl, sseParser, subscriptionTransition, tokenExpired,
+  backoffDelay, clientTransition, DEFAULT_BACKOFF, sseParser, subscriptionTransition, tokenExpired,
   type ClientEvent, type ClientState, type SubscriptionEvent, type SubscriptionState,
 } from '../../lib/client/client.js';
 
@@ -77,23 +77,4 @@ test('the built client is one browser-ready module: no imports, no Node globals'
   assert.doesNotMatch(js, /\brequire\(|\bprocess\.|\bBuffer\b|node:/, 'a Node-only name');
   const mod = await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`) as Record<string, unknown>;
   assert.equal(typeof mod.connect, 'function');
-});
-
-test('nextUrl: a failed node waits its own backoff; the next free URL is tried soon, else the one free soonest', () => {
-  const b = { baseMs: 500, capMs: 20_000 };
-  const now = 1_000_000;
-  const half = () => 0.5;
-  // Node 0 (dead) just failed; node 1 never did: go to node 1 after a short random pause (at most baseMs).
-  assert.deepEqual(nextUrl([{ failures: 1, notBefore: now + 400 }, { failures: 0, notBefore: 0 }], 0, now, b, half), { index: 1, delayMs: 250 });
-  // Node 1 answered busy (Retry-After 5 s); dead node 0 waits 8 s after 4 failures: wait for node 1, not node 0.
-  assert.deepEqual(nextUrl([{ failures: 4, notBefore: now + 8000 }, { failures: 1, notBefore: now + 5200 }], 1, now, b, half), { index: 1, delayMs: 5200 });
-  // Node 0's wait is over: it is tried (a node that came back is found) without waiting for busy node 1.
-  assert.deepEqual(nextUrl([{ failures: 2, notBefore: now - 1 }, { failures: 1, notBefore: now + 5200 }], 1, now, b, half), { index: 0, delayMs: 250 });
-  // One URL: its own backoff, whatever it is.
-  assert.deepEqual(nextUrl([{ failures: 3, notBefore: now + 3000 }], 0, now, b, half), { index: 0, delayMs: 3000 });
-  assert.deepEqual(nextUrl([{ failures: 3, notBefore: now - 5 }], 0, now, b, half), { index: 0, delayMs: 0 });
-  // Rotation order after the failed one: with 3 free URLs after node 1, node 2 comes first, then node 0.
-  const free = () => ({ failures: 0, notBefore: 0 });
-  assert.equal(nextUrl([free(), { failures: 1, notBefore: now + 100 }, free()], 1, now, b, half).index, 2);
-  assert.equal(nextUrl([free(), free(), { failures: 1, notBefore: now + 100 }], 2, now, b, half).index, 0);
 });
