@@ -52,6 +52,8 @@ interface Link extends ReceiveBuffer {
   queue: Buffer[];
   queuedBytes: number;
   scheduled: boolean;
+  /** The peer sent a datagram: it reads them, so heartbeats to it go only that way. */
+  datagrams: boolean;
 }
 
 /** Cluster membership over hyperswarm: admitted peers, each with a framed, batched link. */
@@ -87,7 +89,11 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     this.view = [this.self];
     this.detector = new LifeguardDetector({
       self: this.self, heartbeatMs: this.opts.heartbeatMs, failureTimeoutMs: this.opts.failureTimeoutMs,
-      links: { send: (id, payload) => this.queue(id, payload, true), dead: (id) => this.onDead(id) },
+      links: {
+        send: (id, payload) => this.queue(id, payload, true),
+        beat: (id, payload) => this.beat(id, payload),
+        dead: (id) => this.onDead(id),
+      },
     });
   }
 
@@ -195,7 +201,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     // No stream timeout: silence is the failure detector's to judge (a busy peer is not a dead one).
     const link: Link = {
       conn, id, nonce: randomBytes(NONCE_BYTES), gotHello: false, admitted: false, closed: false, url: '',
-      timer: null, chunks: [], buffered: 0, control: [], queue: [], queuedBytes: 0, scheduled: false,
+      timer: null, chunks: [], buffered: 0, control: [], queue: [], queuedBytes: 0, scheduled: false, datagrams: false,
     };
     // Hyperswarm keeps one connection per peer and hands us the newest: it replaces any older link.
     const previous = this.links.get(id);
@@ -204,6 +210,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     link.timer = setTimeout(() => this.reject(link), this.opts.admissionTimeoutMs);
     link.timer.unref();
     conn.on('data', (chunk: Buffer) => this.onData(link, chunk));
+    conn.on('message', (datagram: Buffer) => this.onDatagram(link, datagram));
     conn.on('close', () => this.detach(link));
     this.writeRaw(link, frameOf(FrameKind.HELLO, Buffer.from([WIRE_VERSION]), link.nonce));
   }
@@ -222,6 +229,40 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
       const body = take(link, 4 + length).subarray(4);
       this.onBody(link, body);
     }
+  }
+
+  /**
+   * A datagram from the peer (secret-stream decrypted and authenticated it with the link's keys): a CONTROL
+   * message, a heartbeat so far. It proves the peer reads datagrams too, so its heartbeats stop going by stream.
+   * Anything else is ignored (a datagram is not part of the stream's framing).
+   */
+  private onDatagram(link: Link, datagram: Buffer): void {
+    if (link.closed || !link.admitted || datagram.length < 2 || datagram[0] !== FrameKind.CONTROL) return;
+    link.datagrams = true;
+    this.counters.bytesReceived += datagram.length;
+    this.counters.controlReceived++;
+    this.detector.heard(link.id);
+    this.detector.receive(link.id, datagram.subarray(1));
+  }
+
+  /**
+   * Sends a heartbeat as a datagram where the link has them (UDX): one packet, no stream write and no
+   * acknowledgement, about half the packets of a stream frame, and never behind queued data. Until the peer has
+   * sent one back (an older node ignores datagrams), the heartbeat also goes by stream.
+   */
+  private beat(id: string, payload: Buffer): void {
+    const link = this.links.get(id);
+    if (!link || !link.admitted || link.closed) return;
+    if (typeof link.conn.trySend === 'function') {
+      const datagram = Buffer.allocUnsafe(1 + payload.length);
+      datagram[0] = FrameKind.CONTROL;
+      payload.copy(datagram, 1);
+      link.conn.trySend(datagram);
+      this.counters.controlSent++;
+      this.counters.bytesSent += datagram.length;
+      if (link.datagrams) return;
+    }
+    this.queue(id, payload, true);
   }
 
   private onBody(link: Link, body: Buffer): void {

@@ -76,6 +76,8 @@ declare module 'hyperswarm' {
       /** The UDX stream underneath, once connected: its remote end is the peer's UDP socket. */
       readonly rawStream: { remoteHost: string | null; remotePort: number } | null
       write(data: Buffer): boolean
+      /** Sends an unordered, unacknowledged datagram, encrypted with the stream's keys (UDX streams only). */
+      trySend?(data: Buffer): void
       end(): void
       destroy(err?: Error): void
       setKeepAlive(ms: number): void

@@ -200,3 +200,22 @@ test('a node stopping gracefully is seen leaving', async (t) => {
   assert.equal(a.urlOf(c.self), undefined);
   assert.deepEqual(c.members(), [c.self]);
 });
+
+test('idle heartbeats travel as datagrams: no stream write once both ends read them, members stay', async (t) => {
+  const bootstrap = await bootstrapFor(t);
+  const nodes = await startNodes(t, bootstrap, 3);
+  const ids = nodes.map((m) => m.self);
+  await until(allSee(nodes, ids), 'all 3 members everywhere');
+  await new Promise((r) => setTimeout(r, 1000)); // the first beats went both ways (datagram + stream)
+  const before = nodes.map((m) => m.stats());
+  await new Promise((r) => setTimeout(r, 2000));
+  for (const [i, m] of nodes.entries()) {
+    const after = m.stats();
+    // 2 s at the 250 ms default: about 8 beats to each of 2 peers went out, and as many came in.
+    assert.ok(after.controlSent - before[i]!.controlSent >= 8, `node ${i} sent ${after.controlSent - before[i]!.controlSent} heartbeats`);
+    assert.ok(after.controlReceived - before[i]!.controlReceived >= 8, `node ${i} got ${after.controlReceived - before[i]!.controlReceived}`);
+    assert.equal(after.writes - before[i]!.writes, 0, `node ${i} wrote to a stream while idle`);
+    assert.equal(m.failureStats().suspicions, 0);
+  }
+  assert.ok(allSee(nodes, ids)());
+});

@@ -23,6 +23,11 @@ export interface FailureStats {
 export interface DetectorLinks {
   /** Sends a failure-detector message to admitted peer `id`, ahead of data queued in the same tick. */
   send(id: string, payload: Buffer): void;
+  /**
+   * Sends a heartbeat to `id` the cheapest way the link allows (a datagram: no stream write, no acknowledgement);
+   * it may be lost, which the detector tolerates (a suspicion needs several missed beats). Absent: send() is used.
+   */
+  beat?(id: string, payload: Buffer): void;
   /** `id` is dead: drop it from the view and close its link. Called once per death. */
   dead(id: string, reason: DeathReason): void;
 }

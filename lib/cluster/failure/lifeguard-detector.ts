@@ -188,7 +188,12 @@ export class LifeguardDetector implements FailureDetector {
       }
     }
     const beats = Math.min(BEATS_PER_TICK, peers.length);
-    for (let i = 0; i < beats; i++) this.o.links.send(peers[(this.beatCursor + i) % peers.length]!.id, beat);
+    const links = this.o.links;
+    for (let i = 0; i < beats; i++) {
+      const id = peers[(this.beatCursor + i) % peers.length]!.id;
+      if (links.beat) links.beat(id, beat);
+      else links.send(id, beat);
+    }
     this.beatCursor = peers.length > 0 ? (this.beatCursor + beats) % peers.length : 0;
     const suspectAfter = this.awareness.scale(SUSPECT_AFTER_BEATS * this.beatPeriod());
     for (const peer of [...this.peers.values()]) {
