@@ -225,9 +225,10 @@ export class Cluster {
   /** Leaves the cluster and closes the in-process bootstrap, if any. */
   async stop(): Promise<void> {
     this.stallWatch?.stop();
-    this.replication.close();
+    const saved = this.replication.close();
     this.rpc?.close();
     await this.membership?.stop();
+    await saved.catch((err) => this.deps.log.warn({ err }, 'storing the cluster members failed'));
     this.membership = null;
     await this.closeBootstrap?.();
     this.closeBootstrap = null;

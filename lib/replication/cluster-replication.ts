@@ -203,9 +203,10 @@ export class ClusterReplication implements Replication {
     this.follower.invalidate(channel);
   }
 
-  /** Stops replicating (shutdown). */
-  close(): void {
+  /** Stops replicating (shutdown); resolves once the known-members writes already queued are stored. */
+  close(): Promise<void> {
     this.links.close();
+    return this.known.close();
   }
 
   /**

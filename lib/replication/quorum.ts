@@ -20,6 +20,7 @@ export function hasQuorum(view: readonly string[], known: ReadonlySet<string>): 
 export class KnownMembers {
   private known = new Set<string>();
   private saving: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(private readonly store: Store, readonly self: string) {}
 
@@ -67,7 +68,14 @@ export class KnownMembers {
     return this.save();
   }
 
+  /** Stops storing changes (shutdown: the store closes next); resolves once the writes already queued are done. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.saving;
+  }
+
   private save(): Promise<void> {
+    if (this.closed) return this.saving;
     const value = JSON.stringify(this.ids());
     this.saving = this.saving.then(() => this.store.putMeta(KEY, value));
     return this.saving;
