@@ -22,14 +22,13 @@ import type { PeerAddress } from './failure/port-probe.js';
 import { packFrames, peekLength, take, type ReceiveBuffer } from './link-buffer.js';
 import { MAX_URL_BYTES, parseMembershipOptions, type HyperswarmMembershipOptions, type ResolvedMembershipOptions } from './membership-options.js';
 import type { FrameHandler, LinkStats, Membership, MembershipEvents, StatsSource } from './membership.js';
+import { PeerSeeker } from './peer-seeker.js';
 
 export { admissionProof, clusterTopic, FrameKind, WIRE_VERSION } from './admission.js';
 export type { HyperswarmMembershipOptions } from './membership-options.js';
 
 /** Reconnect delays after 1, 2, 3 and more failed attempts (with hyperswarm's jitter). */
 const RECONNECT_BACKOFFS: [number, number, number, number] = [250, 500, 1000, 2000];
-/** A lost member is dialed directly for this long. */
-const LOST_SEEK_MS = 10 * 60_000;
 const NONCE_BYTES = 32;
 const MAC_BYTES = 32;
 /** Bodies larger than this are refused before admission: an unknown peer cannot make us buffer much. */
@@ -66,7 +65,8 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   private readonly topic: Buffer;
   private readonly links = new Map<string, Link>();
   /** Members that left, dialed directly until they are back: id -> when to give up. */
-  private readonly lost = new Map<string, NodeJS.Timeout>();
+  /** Dials lost and missing members directly (see peer-seeker.ts). */
+  private readonly seeker = new PeerSeeker(() => this.swarm, (id) => this.links.get(id)?.admitted === true);
   private view: string[];
   private handler: FrameHandler | null = null;
   private swarm: Hyperswarm | null = null;
@@ -180,8 +180,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     if (this.stopping) return this.stopping;
     this.stopped = true;
     this.detector.stop();
-    for (const timer of this.lost.values()) clearTimeout(timer);
-    this.lost.clear();
+    this.seeker.stop();
     for (const link of this.links.values()) this.close(link);
     this.links.clear();
     this.dirty = [];
@@ -296,7 +295,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     link.admitted = true;
     link.url = url;
     this.counters.admitted++;
-    this.foundLost(link.id);
+    this.seeker.found(link.id);
     this.detector.add(link.id, () => remoteAddress(link.conn));
     this.updateView();
     this.emit('join', link.id);
@@ -318,7 +317,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     if (!link.admitted || this.stopped) return;
     this.detector.remove(link.id);
     this.updateView();
-    this.seekLost(link.id);
+    this.seeker.seek(link.id);
     this.emit('leave', link.id);
     this.emit('change');
   }
@@ -327,34 +326,9 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   seek(ids: readonly string[]): void {
     for (const id of ids) {
       if (typeof id !== 'string' || !/^[0-9a-f]{64}$/.test(id) || id === this.self) continue;
-      if (this.links.get(id)?.admitted || this.lost.has(id)) continue;
-      // hyperswarm stops retrying a discovered peer after 4 failed attempts, and joinPeer() does not queue one
-      // that has more than 3: count them afresh (PeerInfo.attempts, a plain field) so the explicit dial runs.
-      const info = this.swarm?.peers.get(id) as { attempts?: number } | undefined;
-      if (info && typeof info.attempts === 'number' && info.attempts > 3) info.attempts = 0;
-      this.seekLost(id);
+      if (this.links.get(id)?.admitted || this.seeker.has(id)) continue;
+      this.seeker.seek(id);
     }
-  }
-
-  /**
-   * A member is gone (crashed, paused, cut off): dial it directly (hyperswarm retries an explicit peer at the last
-   * reconnect delay) instead of waiting for topic discovery, for up to LOST_SEEK_MS.
-   */
-  private seekLost(id: string): void {
-    if (!this.swarm || this.stopped) return;
-    clearTimeout(this.lost.get(id));
-    const key = Buffer.from(id, 'hex');
-    this.swarm.joinPeer(key);
-    this.lost.set(id, setTimeout(() => this.foundLost(id), LOST_SEEK_MS).unref());
-  }
-
-  /** Stops dialing `id` directly (it is back, or was lost too long ago). */
-  private foundLost(id: string): void {
-    const timer = this.lost.get(id);
-    if (timer === undefined) return;
-    clearTimeout(timer);
-    this.lost.delete(id);
-    if (this.swarm && !this.stopped) this.swarm.leavePeer(Buffer.from(id, 'hex'));
   }
 
   private close(link: Link): void {
