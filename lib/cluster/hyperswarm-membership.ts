@@ -66,7 +66,9 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   private readonly links = new Map<string, Link>();
   /** Members that left, dialed directly until they are back: id -> when to give up. */
   /** Dials lost and missing members directly (see peer-seeker.ts). */
-  private readonly seeker = new PeerSeeker(() => this.swarm, (id) => this.links.get(id)?.admitted === true);
+  private readonly seeker = new PeerSeeker(() => this.swarm, (id) => this.links.get(id)?.admitted === true,
+    () => void this.discovery?.refresh().catch(() => {}));
+  private discovery: Hyperswarm.PeerDiscoverySession | null = null;
   private view: string[];
   private handler: FrameHandler | null = null;
   private swarm: Hyperswarm | null = null;
@@ -154,6 +156,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     swarm.on('connection', (conn) => this.onConnection(conn));
     this.detector.start();
     const discovery = swarm.join(this.topic, { server: true, client: true });
+    this.discovery = discovery;
     try {
       await discovery.flushed();
     } catch (err) {

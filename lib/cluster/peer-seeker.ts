@@ -10,6 +10,12 @@ import type Hyperswarm from 'hyperswarm';
 export const SEEK_FOR_MS = 10 * 60_000;
 /** How often the dials of members still missing are revived. */
 export const SEEK_RETRY_MS = 5000;
+/**
+ * While a member stays missing this long, the topic is looked up again (at most this often): a direct dial needs
+ * the DHT's record of the peer's own key, which a node busy while it started may have failed to announce, while a
+ * topic lookup hands hyperswarm the peer with the addresses to reach it through.
+ */
+export const REFRESH_AFTER_MS = 30_000;
 
 /** Keeps dialing members this node should be linked to and is not. */
 export class PeerSeeker {
@@ -17,12 +23,15 @@ export class PeerSeeker {
   private readonly sought = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private refreshedAt = Date.now();
 
   /**
    * @param swarm the swarm, once started (null before and after)
    * @param linked whether `id` is an admitted member now
+   * @param refresh looks the cluster's topic up again (see REFRESH_AFTER_MS)
    */
-  constructor(private readonly swarm: () => Hyperswarm | null, private readonly linked: (id: string) => boolean) {}
+  constructor(private readonly swarm: () => Hyperswarm | null, private readonly linked: (id: string) => boolean,
+    private readonly refresh: () => void = () => {}) {}
 
   /** Whether `id` is being sought. */
   has(id: string): boolean {
@@ -33,6 +42,7 @@ export class PeerSeeker {
   seek(id: string): void {
     const swarm = this.swarm();
     if (!swarm || this.stopped) return;
+    if (this.sought.size === 0) this.refreshedAt = Date.now();
     this.sought.set(id, Date.now() + SEEK_FOR_MS);
     this.dial(swarm, id);
     this.timer ??= setInterval(() => this.revive(), SEEK_RETRY_MS).unref();
@@ -58,6 +68,10 @@ export class PeerSeeker {
     for (const [id, until] of [...this.sought]) {
       if (this.linked(id) || now > until || !swarm) this.found(id);
       else this.dial(swarm, id);
+    }
+    if (this.sought.size > 0 && now - this.refreshedAt >= REFRESH_AFTER_MS) {
+      this.refreshedAt = now;
+      this.refresh();
     }
   }
 
