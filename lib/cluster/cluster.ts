@@ -50,6 +50,8 @@ export interface JoinOptions {
 
 /** How long a starting node waits to meet the peers discovery found before it acts on its own. */
 const SETTLE_MS = 3000;
+/** How often a node tells one random member whom it is linked to (see the gossip timer in start()). */
+const GOSSIP_MS = 10_000;
 
 /**
  * This node's part in the cluster: membership (hyperswarm), the RPC links, routing by rendezvous hashing,
@@ -64,6 +66,7 @@ export class Cluster {
   private rpc: Rpc | null = null;
   private closeBootstrap: (() => Promise<void>) | null = null;
   private stallWatch: StallWatch | null = null;
+  private gossipTimer: NodeJS.Timeout | null = null;
   /** "HOST:PORT,..." of the bootstrap nodes in use. */
   bootstrap: string | null = null;
 
@@ -184,6 +187,13 @@ export class Cluster {
       // What this node knows, and whom it is linked to now: the newcomer dials any of those it lacks.
       rpc.notify(id, 'cluster.known', { ids: this.replication.known.ids(), members: membership.members() });
     });
+    // Every GOSSIP_MS one random member hears whom this node is linked to, so a pair that never linked is found by
+    // both ends (a node formed early learns of later ones it missed, and dials them too).
+    this.gossipTimer = setInterval(() => {
+      const others = membership.members().filter((m) => m !== self);
+      const to = others[Math.floor(Math.random() * others.length)];
+      if (to) rpc.notify(to, 'cluster.known', { ids: this.replication.known.ids(), members: membership.members() });
+    }, GOSSIP_MS).unref();
     membership.on('leave', (id) => {
       this.router.forget(id);
       this.deps.owner().dropPushNode(id);
@@ -225,6 +235,7 @@ export class Cluster {
   /** Leaves the cluster and closes the in-process bootstrap, if any. */
   async stop(): Promise<void> {
     this.stallWatch?.stop();
+    if (this.gossipTimer) clearInterval(this.gossipTimer);
     const saved = this.replication.close();
     this.rpc?.close();
     await this.membership?.stop();
