@@ -181,18 +181,18 @@ export class Cluster {
       this.deps.owner().dropChannels(() => true);
       this.deps.push().reregister(() => true).catch((err) => log.error({ err }, 're-registering subscriptions failed'));
     });
+    // What this node knows, and whom it is linked to now: the receiver dials any of those it lacks.
+    const tellLinks = (to: string) => rpc.notify(to, 'cluster.known', { ids: this.replication.known.ids(), members: membership.members() });
     membership.on('join', (id) => {
       joined.add(id);
       void this.replication.joined(id).catch((err) => log.error({ err }, 'storing the cluster members failed'));
-      // What this node knows, and whom it is linked to now: the newcomer dials any of those it lacks.
-      rpc.notify(id, 'cluster.known', { ids: this.replication.known.ids(), members: membership.members() });
+      tellLinks(id);
     });
-    // Every GOSSIP_MS one random member hears whom this node is linked to, so a pair that never linked is found by
-    // both ends (a node formed early learns of later ones it missed, and dials them too).
+    // Every GOSSIP_MS one random member hears it too, so a pair that never linked is found by both ends (a node
+    // formed early learns of later ones it missed, and dials them too).
     this.gossipTimer = setInterval(() => {
       const others = membership.members().filter((m) => m !== self);
-      const to = others[Math.floor(Math.random() * others.length)];
-      if (to) rpc.notify(to, 'cluster.known', { ids: this.replication.known.ids(), members: membership.members() });
+      if (others.length > 0) tellLinks(others[Math.floor(Math.random() * others.length)]!);
     }, GOSSIP_MS).unref();
     membership.on('leave', (id) => {
       this.router.forget(id);

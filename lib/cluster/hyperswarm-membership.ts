@@ -64,7 +64,6 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   private readonly keyPair: DHT.KeyPair;
   private readonly topic: Buffer;
   private readonly links = new Map<string, Link>();
-  /** Members that left, dialed directly until they are back: id -> when to give up. */
   /** Dials lost and missing members directly (see peer-seeker.ts). */
   private readonly seeker = new PeerSeeker(() => this.swarm, (id) => this.links.get(id)?.admitted === true,
     () => void this.discovery?.refresh().catch(() => {}));
