@@ -80,7 +80,7 @@ export class HttpEdge {
   listen(host: string, port: number): Promise<string> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', reject);
         const a = this.server.address() as AddressInfo;
         resolve(`${this.scheme}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`);
@@ -198,6 +198,16 @@ export class HttpEdge {
     this.ws.upgrade(req, socket, head, address);
   }
 }
+
+/**
+ * The kernel's queue of connections not yet accepted (Node's default is 511). A node whose peer died receives that
+ * peer's clients all at once (18,000 within half a second in bench/reconnect-storm.ts); when the queue is full the
+ * kernel drops the handshake and the client waits out TCP's retransmission (1 s, 3 s, 7 s...) and often its own
+ * connect timeout, where the node could have refused it in microseconds with a time to come back. A longer queue
+ * holds more of such a herd; it does not make the node accept faster (in the storm bench the queue still overflows
+ * for the first seconds: nstat ListenOverflows). Linux caps it at net.core.somaxconn (4096 by default since 5.4).
+ */
+export const LISTEN_BACKLOG = 65_535;
 
 /** Error handler of a socket being upgraded (shared, not a closure per connection). */
 function destroyOnError(this: Socket): void {
