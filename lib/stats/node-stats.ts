@@ -51,7 +51,10 @@ export class NodeStatsSampler implements StatsSource {
 
   start(): void {
     this.loop.enable();
-    this.timer = setInterval(() => this.sample(), this.deps.intervalMs ?? 1000).unref();
+    // Read in the check phase, after every timer due in this turn: after a stall the loop-delay histograms' own
+    // timers are due too, and a sample taken before them would reset the window they are about to record the
+    // stall in (a reset forgets the last tick, so the stall would never show).
+    this.timer = setInterval(() => setImmediate(() => { if (this.timer) this.sample(); }), this.deps.intervalMs ?? 1000).unref();
   }
 
   stop(): void {
