@@ -88,12 +88,15 @@ export async function waitOutput(p: CliProc, re: RegExp, ms: number, what: strin
   }
 }
 
-/** SIGTERM, then SIGKILL after 5 s; resolves once the process is gone (or 6 s passed). */
+/**
+ * SIGTERM, then SIGKILL after 5 s (BENCH_STOP_GRACE_MS: longer, e.g. for nodes started with BENCH_NODE_FLAGS=--cpu-prof
+ * that write their profile on exit); resolves once the process is gone (or a second after the SIGKILL).
+ */
 export async function stopCli(p: CliProc): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
   const gone = new Promise<void>((r) => p.child.once('exit', () => r()));
   p.child.kill('SIGTERM');
-  await Promise.race([gone, sleep(5000)]);
+  await Promise.race([gone, sleep(Number(process.env.BENCH_STOP_GRACE_MS) || 5000)]);
   if (p.child.exitCode === null && p.child.signalCode === null) {
     p.child.kill('SIGKILL');
     await Promise.race([gone, sleep(1000)]);

@@ -17,8 +17,10 @@
  * Writes bench/results/reconnect-storm-<mode>-<YYYY-MM-DD>.json.
  *
  *   npx tsc -p tsconfig.json && flock /tmp/hashpub-heavy.lock node dist/bench/reconnect-storm.js --mode budget [--clients 18000]
+ *     [--budget N] (--accept-per-second of every node) [--tag T] (appended to the file name)
  */
 import { fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +35,8 @@ const CLIENTS = Number(arg('clients', '18000'));
 const PROCS = Number(arg('procs', String(Math.max(1, Math.ceil(CLIENTS / 6000)))));
 const CHANNELS = Number(arg('channels', '4'));
 const PER_CLIENT = 2;
+/** lean (default): bare sockets with the official client's retry rules (lean-storm-clients.ts); official: lib/client. */
+const CLIENT = arg('client', 'lean') as 'lean' | 'official';
 const PUBLISH_MS = 1000;
 const BUDGET_ARGS = MODE === 'baseline' ? ['--accept-per-second', '0'] : arg('budget', '') ? ['--accept-per-second', arg('budget', '')] : [];
 const BACKOFF = MODE === 'baseline' ? { baseMs: 3000, capMs: 3000 } : { baseMs: 500, capMs: 20_000 };
@@ -55,6 +59,22 @@ async function metrics(url: string): Promise<Record<string, number>> {
   return out;
 }
 
+/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s)
+  } catch { return 0; }
+}
+
+/** The kernel's count of connections dropped because a listening socket's accept queue was full (all sockets). */
+function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const names = lines[0]!.split(' ');
+  const values = lines[1]!.split(' ');
+  return Number(values[names.indexOf('ListenOverflows')]);
+}
+
 const pct = (xs: number[], p: number) => xs.length ? xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : null;
 
 async function main(): Promise<void> {
@@ -62,16 +82,20 @@ async function main(): Promise<void> {
   // abuser, so the per-address limits (1,000 connections, refused-attempt rate) skip those addresses.
   const sources = Array.from({ length: PROCS }, (_, p) => `127.0.0.${2 + p}`);
   const nodeArgs = [...BUDGET_ARGS, '--limit-exempt-addresses', ['127.0.0.1', '::1', ...sources].join(',')];
-  const cluster = await HashpubCluster.start({ nodes: 3, bin: BIN, apiKey: API_KEY, cpus: null, track, name: `storm-${MODE}`,
+  // --pin: the nodes on CPU 0, the client processes on CPU 1 (taskset), so 18,000 full clients in Node cannot
+  // starve the node they are storming (they use 1.3-1.5 cores unpinned); the clients then run slower than real ones.
+  const PIN = process.argv.includes('--pin');
+  const cluster = await HashpubCluster.start({ nodes: 3, bin: BIN, apiKey: API_KEY, cpus: PIN ? '0' : null, track, name: `storm-${MODE}`,
     extraArgs: nodeArgs });
   const [a, b, c] = cluster.nodes as [typeof cluster.nodes[0], typeof cluster.nodes[0], typeof cluster.nodes[0]];
   log(`cluster up: A ${a.url} B ${b.url} C ${c.url}`);
   const channels = Array.from({ length: CHANNELS }, (_, i) => `storm-${i}`);
-  const script = resolve(HERE, 'clients/storm-clients.js');
+  const script = resolve(HERE, CLIENT === 'official' ? 'clients/storm-clients.js' : 'clients/lean-storm-clients.js');
   const peers: Array<Peer<StormEvent>> = [];
   const per = Math.ceil(CLIENTS / PROCS);
   for (let p = 0; p < PROCS; p++) {
-    const child = spawn('/bin/sh', ['-c', `ulimit -n ${FD_LIMIT} && exec '${process.execPath}' '${script}'`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const taskset = PIN ? '/usr/bin/taskset -c 1 ' : '';
+    const child = spawn('/bin/sh', ['-c', `ulimit -n ${FD_LIMIT} && exec ${taskset}'${process.execPath}' '${script}'`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const peer = new Peer<StormEvent>(`clients-${p}`, child);
     peers.push(peer);
     const count = Math.min(per, CLIENTS - p * per);
@@ -113,8 +137,21 @@ async function main(): Promise<void> {
   for (const p of peers) p.send({ cmd: 'kill', at: killAt } satisfies StormRequest);
   const resumedNow = new Map<Peer<StormEvent>, number>();
   const progress: Array<[number, number]> = [];
+  // Per second after the kill: CPU (% of one core) of B, C and the client processes together, and the kernel's
+  // accept-queue overflows (the machine's: only B's port is being knocked on), to tell who set the pace.
+  const load: Array<{ t: number; b: number; c: number; clients: number; listenOverflows: number }> = [];
+  const cpuNow = () => ({ at: Date.now(), b: cpuSeconds(b.pid), c: cpuSeconds(c.pid),
+    clients: peers.reduce((x, p) => x + cpuSeconds(p.child.pid!), 0), overflows: listenOverflows() });
+  let lastCpu = cpuNow();
   const deadline = killAt + 120_000;
   while (Date.now() < deadline) {
+    const nowCpu = cpuNow();
+    const dt = (nowCpu.at - lastCpu.at) / 1000;
+    if (dt > 0.5) {
+      const share = (k: 'b' | 'c' | 'clients') => Math.round((100 * (nowCpu[k] - lastCpu[k])) / dt);
+      load.push({ t: nowCpu.at - killAt, b: share('b'), c: share('c'), clients: share('clients'), listenOverflows: nowCpu.overflows - lastCpu.overflows });
+      lastCpu = nowCpu;
+    }
     for (const p of peers) {
       for (;;) {
         const m = await p.next((x) => x.ev === 'progress', 1, 'progress').catch(() => null);
@@ -141,12 +178,17 @@ async function main(): Promise<void> {
   const result = {
     bench: 'reconnect-storm', mode: MODE, date: new Date().toISOString(),
     setup: { clients: CLIENTS, clientProcesses: PROCS, channels: CHANNELS, subscriptionsPerClient: PER_CLIENT, publishEveryMs: PUBLISH_MS,
-      nodeArgs, clientBackoff: BACKOFF, client: 'lib/client (official client, full instances) with the ws package as WebSocket',
+      nodeArgs, clientBackoff: BACKOFF, pinned: PIN ? 'nodes on CPU 0, client processes on CPU 1' : 'no', client: CLIENT === 'official' ? 'lib/client (official client, full instances) with the ws package as WebSocket'
+        : 'lean: bare sockets with lib/client\'s retry rules (nextTry, backoffDelay, 10 s connect timeout, resume by position)',
       nodes: 'A (clients, killed), B (target), C (idle witness); one hashpub bootstrap; loopback' },
     results: {
       resumed: sum('resumed'), notResumed: sum('notResumed'),
       resumeMs: { p50: pct(resumeMs, 50), p90: pct(resumeMs, 90), p99: pct(resumeMs, 99), max: resumeMs.at(-1) ?? null },
       failedAttempts: sum('failedAttempts'), busyRefusalsSeenByClients: sum('busyRefusals'),
+      failedBy: reports.reduce<Record<string, number>>((all, r) => {
+        for (const [k, n] of Object.entries(r.failedBy)) all[k] = (all[k] ?? 0) + n;
+        return all;
+      }, {}),
       acceptRefusedOnB: delta('b', 'hashpub_accept_refused_total'),
       silentGaps: sum('silentGaps'), announcedGaps: sum('announcedGaps'), clientsBehindAtEnd: sum('behind'),
       messagesDelivered: sum('messages'), publishRetries: publishFailures, lastOffsets: last,
@@ -157,13 +199,15 @@ async function main(): Promise<void> {
       },
       connectionsOnBAtEnd: after.b.hashpub_connections ?? null,
       resumedOverTime: progress,
+      loadOverTime: load,
     },
     environment: environment(),
   };
   await mkdir(RESULTS, { recursive: true });
-  const file = join(RESULTS, `reconnect-storm-${MODE}${arg('budget', '') ? `-${arg('budget', '')}` : ''}-${CLIENTS}-${new Date().toISOString().slice(0, 10)}.json`);
+  const tag = arg('tag', '');
+  const file = join(RESULTS, `reconnect-storm-${MODE}${arg('budget', '') ? `-${arg('budget', '')}` : ''}-${CLIENTS}-${new Date().toISOString().slice(0, 10)}${tag ? `-${tag}` : ''}.json`);
   await writeFile(file, JSON.stringify(result, null, 2) + '\n');
-  log(JSON.stringify(result.results, (k, v) => k === 'resumedOverTime' ? undefined : v));
+  log(JSON.stringify(result.results, (k, v) => k === 'resumedOverTime' || k === 'loadOverTime' ? undefined : v));
   log(`wrote ${file}`);
   await cluster.stop();
   for (const p of peers) p.child.kill('SIGKILL');

@@ -14,6 +14,7 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult } from '../support/ipc.js';
 import { P_KEY, PhaseTally, readInt, T_KEY } from '../support/tally.js';
+import { clientFrame, frames, text } from './ws-frames.js';
 
 if (!process.send) throw new Error('start this script with child_process.fork (it needs an IPC channel)');
 const send = (m: ClientEvent) => process.send!(m);
@@ -29,50 +30,6 @@ const subs: Sub[] = [];
 const tally = new PhaseTally();
 let closed = 0;
 let halted = false;
-
-/** A masked client frame (FIN + opcode) with a zero mask key around `payload`. */
-function clientFrame(opcode: number, payload: Buffer): Buffer {
-  const n = payload.length;
-  const head = n < 126 ? 2 : 4;
-  const out = Buffer.alloc(head + 4 + n);
-  out[0] = 0x80 | opcode;
-  if (n < 126) out[1] = 0x80 | n;
-  else {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(n, 2);
-  }
-  // bytes head..head+3: mask key 0,0,0,0 (Buffer.alloc zeroed them), so the payload goes as is
-  payload.copy(out, head + 4);
-  return out;
-}
-const text = (s: string) => clientFrame(0x1, Buffer.from(s));
-
-/**
- * Splits `data` (after any saved partial frame) into complete server frames and calls `onFrame(opcode,
- * payload)` for each; returns what is left of an incomplete frame (or null).
- */
-function frames(rest: Buffer | null, data: Buffer, onFrame: (opcode: number, payload: Buffer) => void): Buffer | null {
-  let buf = rest ? Buffer.concat([rest, data]) : data;
-  for (;;) {
-    if (buf.length < 2) break;
-    const opcode = buf[0]! & 0x0f;
-    let len = buf[1]! & 0x7f;
-    let at = 2;
-    if (len === 126) {
-      if (buf.length < 4) break;
-      len = buf.readUInt16BE(2);
-      at = 4;
-    } else if (len === 127) {
-      if (buf.length < 10) break;
-      len = Number(buf.readBigUInt64BE(2));
-      at = 10;
-    }
-    if (buf.length < at + len) break;
-    onFrame(opcode, buf.subarray(at, at + len));
-    buf = buf.subarray(at + len);
-  }
-  return buf.length > 0 ? Buffer.from(buf) : null;
-}
 
 /** Opens one subscriber; resolves once it is connected and subscribed. */
 function open(url: URL, channel: string, localAddress: string | undefined, timeoutMs: number): Promise<Sub> {

@@ -6,6 +6,8 @@
  * failed connection attempts and the busy refusals (close 1013) on the way, and checks every message each
  * subscription delivers: offsets must follow each other with no jump unless the client announced a gap.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import WebSocket from 'ws';
 import { connect, type Client, type Message } from '../../lib/client/client.js';
 
@@ -20,7 +22,9 @@ export type StormEvent =
   | { ev: 'ready'; connected: number; subscribed: number }
   | { ev: 'progress'; resumed: number }
   | { ev: 'report'; clients: number; resumed: number; resumeMs: number[]; failedAttempts: number; busyRefusals: number;
-      silentGaps: number; announcedGaps: number; messages: number; behind: number; notResumed: number };
+      silentGaps: number; announcedGaps: number; messages: number; behind: number; notResumed: number;
+      /** Failed attempts after the kill by node (A = the killed one, B) and error: where the tail comes from. */
+      failedBy: Record<string, number> };
 
 const send = (m: StormEvent) => process.send!(m);
 
@@ -39,6 +43,8 @@ let armed = false;
 let silentGaps = 0;
 let announcedGaps = 0;
 let messages = 0;
+const failedBy: Record<string, number> = {};
+let profiler: Session | null = null;
 
 function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
   const local = r.localAddress;
@@ -49,11 +55,20 @@ function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
   const w: Watched = { c, subs: [], lostAt: 0, resumedAt: 0, failed: 0, busy: 0 };
   // Armed once every client is subscribed: any disconnect after that is the kill's (the parent's `kill` message
   // may arrive after a client already noticed the loss).
-  c.on('state', (s) => {
+  let lastError = '';
+  c.on('state', (s, info) => {
     if (!armed) return;
-    if (s === 'disconnected') { if (w.lostAt) w.failed++; else w.lostAt = Date.now(); }
+    if (s === 'disconnected') {
+      if (!w.lostAt) { w.lostAt = Date.now(); return; }
+      w.failed++;
+      const key = `${info.url === r.urls[0] ? 'A' : 'B'} ${lastError}`;
+      failedBy[key] = (failedBy[key] ?? 0) + 1;
+    }
   });
-  c.on('error', (err) => { if (armed && /1013/.test(err.message)) w.busy++; });
+  c.on('error', (err) => {
+    lastError = `${err.code}: ${err.message}`.replace(/\d{4,}/g, 'N');
+    if (armed && /1013/.test(err.message)) w.busy++;
+  });
   for (let k = 0; k < r.perClient; k++) {
     const channel = r.channels[(i + k) % r.channels.length]!;
     const st = { channel, epoch: null as string | null, offset: 0, subscribed: false };
@@ -64,7 +79,14 @@ function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
       st.epoch = m.epoch;
       st.offset = m.offset;
     });
-    sub.on('gap', () => { announcedGaps++; st.epoch = null; st.offset = 0; });
+    // The client emits `gap` for the node's `recovered: false` (while still subscribing) and for a jump it notices
+    // itself in the stream (while subscribed): only the first is announced by the node; the second is a silent gap.
+    sub.on('gap', () => {
+      if (sub.state === 'subscribed') silentGaps++;
+      else announcedGaps++;
+      st.epoch = null;
+      st.offset = 0;
+    });
     sub.on('state', (s) => {
       st.subscribed = s === 'subscribed';
       if (armed && w.lostAt && !w.resumedAt && c.state === 'connected' && w.subs.every((x) => x.subscribed)) w.resumedAt = Date.now();
@@ -89,6 +111,12 @@ process.on('message', (raw) => {
     }, 500);
   } else if (r.cmd === 'kill') {
     killAt = r.at;
+    // STORM_CLIENT_PROF=dir: a CPU profile of this client process from the kill to the report (where its time goes).
+    if (process.env.STORM_CLIENT_PROF) {
+      profiler = new Session();
+      profiler.connect();
+      profiler.post('Profiler.enable', () => profiler!.post('Profiler.start'));
+    }
     setInterval(() => send({ ev: 'progress', resumed: clients.filter((w) => w.resumedAt).length }), 1000).unref();
   } else {
     const deadline = Date.now() + r.timeoutMs;
@@ -96,12 +124,15 @@ process.on('message', (raw) => {
     const t = setInterval(() => {
       if (!clients.every(caughtUp) && Date.now() < deadline) return;
       clearInterval(t);
+      profiler?.post('Profiler.stop', (err, res) => {
+        if (!err) writeFileSync(`${process.env.STORM_CLIENT_PROF}/storm-client-${process.pid}.cpuprofile`, JSON.stringify(res.profile));
+      });
       const resumed = clients.filter((w) => w.resumedAt);
       send({
         ev: 'report', clients: clients.length, resumed: resumed.length, resumeMs: resumed.map((w) => Math.max(0, w.resumedAt - killAt)),
         failedAttempts: clients.reduce((a, w) => a + w.failed, 0), busyRefusals: clients.reduce((a, w) => a + w.busy, 0),
         silentGaps, announcedGaps, messages, behind: clients.filter((w) => !caughtUp(w)).length,
-        notResumed: clients.length - resumed.length,
+        notResumed: clients.length - resumed.length, failedBy,
       });
     }, 250);
   }

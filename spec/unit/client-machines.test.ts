@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
-  backoffDelay, clientTransition, DEFAULT_BACKOFF, sseParser, subscriptionTransition, tokenExpired,
+  backoffDelay, clientTransition, DEFAULT_BACKOFF, nextTry, sseParser, subscriptionTransition, tokenExpired,
   type ClientEvent, type ClientState, type SubscriptionEvent, type SubscriptionState,
 } from '../../lib/client/client.js';
 
@@ -47,6 +47,9 @@ test('backoff: full jitter under min(cap, base * 2^n), Retry-After added on top,
   const buckets = new Array(4).fill(0);
   for (const d of delays) buckets[Math.floor(d / 1000)]++;
   assert.ok(buckets.every((n) => n > 150), `uneven spread ${buckets}`);
+  // The retry decision the client (and the storm bench's lean client) applies: one step further each failure.
+  assert.deepEqual(nextTry(3, b, 2000, () => 0), { delayMs: 2000, attempt: 4 });
+  assert.deepEqual(nextTry(0, b, undefined, () => 0.5), { delayMs: 250, attempt: 1 });
 });
 
 test('tokenExpired reads exp from the JWT payload, with skew; unreadable tokens are left to the server', () => {
