@@ -52,8 +52,8 @@ export class NodeStatsSampler implements StatsSource {
   start(): void {
     this.loop.enable();
     // Read in the check phase, after every timer due in this turn: after a stall the loop-delay histograms' own
-    // timers are due too, and a sample taken before them would reset the window they are about to record the
-    // stall in (a reset forgets the last tick, so the stall would never show).
+    // timers are due too, so the sample that follows a stall includes it (read before them, it would show a
+    // second later).
     this.timer = setInterval(() => setImmediate(() => { if (this.timer) this.sample(); }), this.deps.intervalMs ?? 1000).unref();
   }
 
