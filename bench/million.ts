@@ -32,6 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { nowMs, type ClientEvent, type ClientRequest } from './support/ipc.js';
 import { environment, runMain } from './support/main.js';
 import { collect, connectClients, Publisher, round, setPhase, sumReports } from './support/phases.js';
+import { kernel } from './support/kernel.js';
 import { killChildren, Peer, sleep, track } from './support/proc.js';
 import { renderTable } from './support/table.js';
 
@@ -189,14 +190,6 @@ function procStat(pid: number): { cpuS: number; rss: number } {
   } catch { return { cpuS: 0, rss: 0 }; }
 }
 
-/** Kernel memory that grows with sockets: TCP buffer pages (/proc/net/sockstat) and the slab (/proc/meminfo). */
-function kernel(): { tcpMemBytes: number; slabBytes: number; availableBytes: number; tcpInUse: number } {
-  const sockstat = readFileSync('/proc/net/sockstat', 'utf8');
-  const tcp = /TCP: inuse (\d+) .* mem (\d+)/.exec(sockstat);
-  const meminfo = readFileSync('/proc/meminfo', 'utf8');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(meminfo)?.[1] ?? 0) * 1024;
-  return { tcpMemBytes: Number(tcp?.[2] ?? 0) * 4096, slabBytes: kb('Slab'), availableBytes: kb('MemAvailable'), tcpInUse: Number(tcp?.[1] ?? 0) };
-}
 
 const MB = (b: number) => round(b / 1048576, 1);
 

@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const sources = Array.from({ length: PROCS }, (_, p) => `127.0.0.${2 + p}`);
   const nodeArgs = [...BUDGET_ARGS, '--limit-exempt-addresses', ['127.0.0.1', '::1', ...sources].join(',')];
   // --pin: the nodes on CPU 0, the client processes on CPU 1 (taskset), so 18,000 full clients in Node cannot
-  // starve the node they are storming (they use 1.3-1.5 cores unpinned); the clients then run slower than real ones.
+  // starve the node they are storming (18,000 official clients use 1.3-1.5 cores unpinned); pinned, they run slower.
   const PIN = process.argv.includes('--pin');
   const cluster = await HashpubCluster.start({ nodes: 3, bin: BIN, apiKey: API_KEY, cpus: PIN ? '0' : null, track, name: `storm-${MODE}`,
     extraArgs: nodeArgs });

@@ -16,7 +16,7 @@
  * WebSocket clients on /v1/ws. Loopback only. Writes bench/results/single-node-<date>[-quick].json and
  * prints a table.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/single-node.js [--quick] [--clients=2]
+ *   npx tsc -p tsconfig.json && node dist/bench/single-node.js [--quick] [--clients=2] [--sizes=10000,19000]
  *
  * The machine has 2 cores: the server, the client processes and the publisher share them, so absolute
  * numbers are noisy and client-bound; compare the two servers run by run, not against other machines.
@@ -30,6 +30,7 @@ import type { Histogram } from './support/histogram.js';
 import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type ServerStats } from './support/ipc.js';
 import { environment, runMain } from './support/main.js';
 import { collect, connectClients, type PhaseCounts, phaseCounts, publishPhase, Publisher, round, setPhase, sumReports } from './support/phases.js';
+import { kernel } from './support/kernel.js';
 import { children, killChildren as killAll, Peer, sleep } from './support/proc.js';
 import { fmt as f, renderTable as render } from './support/table.js';
 
@@ -38,7 +39,9 @@ type ServerKind = 'ws' | 'hashpub';
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const CLIENT_PROCS = Math.min(4, Math.max(2, Number(argv.find((a) => a.startsWith('--clients='))?.split('=')[1] ?? 2)));
-const SIZES = QUICK ? [1000] : [1000, 10_000];
+/** --sizes=10000,19000 overrides (19,000 is about what one process holds under the 20,000-fd cap). */
+const SIZES_ARG = argv.find((a) => a.startsWith('--sizes='))?.split('=')[1];
+const SIZES = SIZES_ARG ? SIZES_ARG.split(',').map(Number) : QUICK ? [1000] : [1000, 10_000];
 const SERVERS: ServerKind[] = ['ws', 'hashpub'];
 const API_KEY = 'k';
 const CHANNEL = 'bench';
@@ -220,6 +223,8 @@ interface RunResult {
     idleEventLoopMaxMs: number;
     /** (after - before) / connected, bytes. */
     rssPerConn: number;
+    /** The kernel's share, (after - before) / connected, bytes: TCP buffer pages and slab, both ends of each loopback connection. */
+    kernelPerConn: { tcpBuffers: number; slab: number };
     heapUsedPerConn: number;
     externalPerConn: number;
   };
@@ -248,6 +253,7 @@ async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
     const empty1 = await server.stats(false);
     const emptyIdleCpuPct = cpuPct(empty0, empty1, nowMs() - emptyT0);
     const before = await server.stats(true);
+    const kernel0 = kernel();
 
     clients = startClients(CLIENT_PROCS);
     const wsUrl = server.url.replace(/^http/, 'ws') + '/v1/ws';
@@ -263,6 +269,7 @@ async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
 
     await sleep(2000);
     const after = await server.stats(true);
+    const kernel1 = kernel();
     const per = (k: keyof MemorySample) => Math.round((after.mem[k] - before.mem[k]) / ok);
     log(`${kind} N=${n}: RSS ${mb(before.mem.rss)} -> ${mb(after.mem.rss)} MB = ${(per('rss') / 1024).toFixed(2)} KB/conn, ` +
       `heap ${(per('heapUsed') / 1024).toFixed(2)} KB/conn`);
@@ -277,6 +284,7 @@ async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
       idleCpuPct: cpuPct(idle0, idle1, idleMs), emptyIdleCpuPct,
       idleWindowMs: round(idleMs, 0), idleEventLoopMaxMs: idle1.eld.maxMs,
       rssPerConn: per('rss'), heapUsedPerConn: per('heapUsed'), externalPerConn: per('external'),
+      kernelPerConn: { tcpBuffers: Math.round((kernel1.tcpMemBytes - kernel0.tcpMemBytes) / ok), slab: Math.round((kernel1.slabBytes - kernel0.slabBytes) / ok) },
     };
     log(`${kind} N=${n}: idle ${round(idleMs / 1000, 1)} s: server CPU ${result.memory.idleCpuPct}% of a core ` +
       `(${emptyIdleCpuPct}% with no clients), longest event-loop block ${idle1.eld.maxMs} ms`);
@@ -322,9 +330,10 @@ const sysShare = (p: PhaseResult) => (p.serverCpuUs > 0 ? Math.round((100 * p.se
 function table(runs: RunResult[]): string {
   const id = (r: RunResult) => [r.server, String(r.subscribers)];
   const memory = render(
-    ['server', 'conns', 'connected', 'RSS/conn KB', 'heap/conn KB', 'idle CPU % of 1 core (no clients)', 'idle loop max ms'],
+    ['server', 'conns', 'connected', 'RSS/conn KB', 'kernel/conn KB (both ends)', 'heap/conn KB', 'idle CPU % of 1 core (no clients)', 'idle loop max ms'],
     runs.map((r) => [...id(r), r.connect ? String(r.connect.ok) : (r.error ? 'ERR' : '-'),
-      f(r.memory && r.memory.rssPerConn / 1024, 2), f(r.memory && r.memory.heapUsedPerConn / 1024, 2),
+      f(r.memory && r.memory.rssPerConn / 1024, 2),
+      f(r.memory && (r.memory.kernelPerConn.tcpBuffers + r.memory.kernelPerConn.slab) / 1024, 2), f(r.memory && r.memory.heapUsedPerConn / 1024, 2),
       r.memory ? `${f(r.memory.idleCpuPct, 2)} (${f(r.memory.emptyIdleCpuPct, 2)})` : '-', f(r.memory?.idleEventLoopMaxMs, 1)]));
   const fanout = render(
     ['server', 'subs', 'burst msgs', 'deliveries/s', 'srv CPU us/deliv', 'burst p50/p99 ms', 'burst loop max ms',
