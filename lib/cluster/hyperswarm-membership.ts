@@ -15,6 +15,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import DHT from 'hyperdht';
 import Hyperswarm from 'hyperswarm';
+import { isNodeId } from '../protocol/names.js';
 import { admissionProof, clusterTopic, FrameKind, frameOf, WIRE_VERSION } from './admission.js';
 import type { FailureDetector, FailureStats } from './failure/failure-detector.js';
 import { LifeguardDetector } from './failure/lifeguard-detector.js';
@@ -327,7 +328,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   /** Dials the members in `ids` this node has no link to (see Membership.seek), as it dials a lost one. */
   seek(ids: readonly string[]): void {
     for (const id of ids) {
-      if (typeof id !== 'string' || !/^[0-9a-f]{64}$/.test(id) || id === this.self) continue;
+      if (!isNodeId(id) || id === this.self) continue;
       if (this.links.get(id)?.admitted || this.seeker.has(id)) continue;
       this.seeker.seek(id);
     }

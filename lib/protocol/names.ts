@@ -7,6 +7,8 @@ const USER_RE = /^[A-Za-z0-9_.:@=,;-]{1,160}$/;
 
 export const isChannelName = (s: unknown): s is string => typeof s === 'string' && CHANNEL_RE.test(s);
 export const isUserId = (s: unknown): s is string => typeof s === 'string' && USER_RE.test(s);
+/** A cluster node id: its hyperswarm public key, 64 lowercase hex digits (what peers list in member sets). */
+export const isNodeId = (s: unknown): s is string => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s);
 
 /** System channel that every connection of `user` is subscribed to. */
 export const userChannel = (user: string): string => `$user:${user}`;

@@ -5,6 +5,7 @@
 // acknowledge writes; a smaller one (a partitioned minority, a node left alone by dead peers) may not, so two
 // sides of a partition never both accept writes for a channel. A node that has never seen a peer knows only
 // itself: it is "alone from the start" and acknowledges with one copy.
+import { isNodeId } from '../protocol/names.js';
 import type { Store } from '../store/store.js';
 
 const KEY = 'cluster.known';
@@ -54,7 +55,7 @@ export class KnownMembers {
   add(ids: Iterable<string>): Promise<void> {
     let changed = false;
     for (const id of ids) {
-      if (typeof id === 'string' && /^[0-9a-f]{64}$/.test(id) && !this.known.has(id)) {
+      if (isNodeId(id) && !this.known.has(id)) {
         this.known.add(id);
         changed = true;
       }
