@@ -24,7 +24,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StormEvent, StormRequest } from './clients/storm-clients.js';
+import type { StormEvent, StormRequest } from './clients/storm-child.js';
 import { FD_LIMIT, HashpubCluster } from './hashpub-cluster.js';
 import { environment, runMain } from './support/main.js';
 import { children, killChildren, Peer, sleep, track } from './support/proc.js';

@@ -14,11 +14,9 @@
  */
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { backoffDelay, nextTry, STABLE_MS } from '../../lib/client/client.js';
-import type { StormEvent, StormRequest } from './storm-clients.js';
+import { newTally, runStormChild, type StormRequest } from './storm-child.js';
 import { clientFrame, frames, text } from './ws-frames.js';
 
-if (!process.send) throw new Error('start this script with child_process.fork (it needs an IPC channel)');
-const send = (m: StormEvent) => process.send!(m);
 
 const CONNECT_TIMEOUT_MS = 10_000; // the official client's default connectTimeoutMs
 const RETRIABLE = new Set(['unavailable', 'timeout', 'internal']);
@@ -95,17 +93,17 @@ class LeanClient {
       if (!s) return;
       this.pending.delete(f.id as number);
       if (f.recovered !== true && s.epoch !== null) {
-        announcedGaps++;
+        tally.announcedGaps++;
         s.jumpAllowed = f.epoch === s.epoch;
         if (f.epoch !== s.epoch) { s.epoch = f.epoch as string; s.offset = f.offset as number; }
       } else if (s.epoch === null) { s.epoch = f.epoch as string; s.offset = f.offset as number; }
       s.subscribed = true;
-      if (armed && this.lostAt && !this.resumedAt && this.subs.every((x) => x.subscribed)) this.resumedAt = Date.now();
+      if (tally.armed && this.lostAt && !this.resumedAt && this.subs.every((x) => x.subscribed)) this.resumedAt = Date.now();
     } else if (f.type === 'error' && typeof f.id === 'number') {
       const s = this.pending.get(f.id);
       if (!s) return;
       this.pending.delete(f.id);
-      if (!RETRIABLE.has(String(f.code))) { failedBy[`subscription refused: ${String(f.code)}`] = (failedBy[`subscription refused: ${String(f.code)}`] ?? 0) + 1; return; }
+      if (!RETRIABLE.has(String(f.code))) { tally.failedBy[`subscription refused: ${String(f.code)}`] = (tally.failedBy[`subscription refused: ${String(f.code)}`] ?? 0) + 1; return; }
       setTimeout(() => { if (this.sock === sock && this.connected) this.subscribe(s); }, backoffDelay(1, this.r.backoff));
     }
   }
@@ -116,8 +114,8 @@ class LeanClient {
     const epoch = f.epoch as string;
     const offset = f.offset as number;
     if (s.epoch === epoch && offset <= s.offset) return; // a replay overlap: already seen
-    messages++;
-    if (s.epoch === epoch && offset !== s.offset + 1 && !s.jumpAllowed) silentGaps++;
+    tally.messages++;
+    if (s.epoch === epoch && offset !== s.offset + 1 && !s.jumpAllowed) tally.silentGaps++;
     s.jumpAllowed = false;
     s.epoch = epoch;
     s.offset = offset;
@@ -138,13 +136,13 @@ class LeanClient {
     sock.destroy();
     this.pending.clear();
     for (const s of this.subs) s.subscribed = false;
-    if (armed) {
+    if (tally.armed) {
       if (!this.lostAt) this.lostAt = Date.now();
       else {
         this.failed++;
         if (retryAfterMs !== undefined) this.busy++;
         const key = `${this.urlIndex === 0 ? 'A' : 'B'} ${why}`;
-        failedBy[key] = (failedBy[key] ?? 0) + 1;
+        tally.failedBy[key] = (tally.failedBy[key] ?? 0) + 1;
       }
     }
     if (this.connected && Date.now() - this.openedAt >= STABLE_MS) this.attempt = 0;
@@ -155,55 +153,14 @@ class LeanClient {
   }
 }
 
-const clients: LeanClient[] = [];
-const failedBy: Record<string, number> = {};
-let killAt = 0;
-let armed = false;
-let silentGaps = 0;
-let announcedGaps = 0;
-let messages = 0;
+const tally = newTally();
 
-process.on('message', (raw) => {
-  const r = raw as StormRequest;
-  if (r.cmd === 'start') {
-    let i = 0;
-    const batch = Math.max(1, Math.round(r.openPerSecond / 10));
-    const t = setInterval(() => {
-      for (let k = 0; k < batch && i < r.count; k++, i++) {
-        const idx = r.first + i;
-        const subs = Array.from({ length: r.perClient }, (_, k2) => ({ channel: r.channels[(idx + k2) % r.channels.length]!,
-          epoch: null, offset: 0, subscribed: false, jumpAllowed: false }));
-        const c = new LeanClient(r, subs);
-        clients.push(c);
-        c.attemptConnect();
-      }
-      if (i >= r.count) clearInterval(t);
-    }, 100);
-    const check = setInterval(() => {
-      const subscribed = clients.filter((c) => c.subs.every((s) => s.subscribed)).length;
-      if (clients.length === r.count && subscribed === r.count) {
-        clearInterval(check);
-        armed = true;
-        send({ ev: 'ready', connected: clients.filter((c) => c.sock).length, subscribed });
-      }
-    }, 500);
-  } else if (r.cmd === 'kill') {
-    killAt = r.at;
-    setInterval(() => send({ ev: 'progress', resumed: clients.filter((c) => c.resumedAt).length }), 1000).unref();
-  } else {
-    const deadline = Date.now() + r.timeoutMs;
-    const caughtUp = (c: LeanClient) => c.subs.every((s) => s.offset >= (r.last[s.channel] ?? 0));
-    const t = setInterval(() => {
-      if (!clients.every(caughtUp) && Date.now() < deadline) return;
-      clearInterval(t);
-      const resumed = clients.filter((c) => c.resumedAt);
-      send({
-        ev: 'report', clients: clients.length, resumed: resumed.length, resumeMs: resumed.map((c) => Math.max(0, c.resumedAt - killAt)),
-        failedAttempts: clients.reduce((a, c) => a + c.failed, 0), busyRefusals: clients.reduce((a, c) => a + c.busy, 0),
-        silentGaps, announcedGaps, messages, behind: clients.filter((c) => !caughtUp(c)).length,
-        notResumed: clients.length - resumed.length, failedBy,
-      });
-    }, 250);
-  }
-});
-process.on('disconnect', () => process.exit(0));
+runStormChild<LeanClient>({
+  open: (r, idx) => {
+    const c = new LeanClient(r, Array.from({ length: r.perClient }, (_, k) => ({ channel: r.channels[(idx + k) % r.channels.length]!,
+      epoch: null, offset: 0, subscribed: false, jumpAllowed: false })));
+    c.attemptConnect();
+    return c;
+  },
+  connected: (c) => c.sock !== null,
+}, tally);

@@ -327,11 +327,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
 
   /** Dials the members in `ids` this node has no link to (see Membership.seek), as it dials a lost one. */
   seek(ids: readonly string[]): void {
-    for (const id of ids) {
-      if (!isNodeId(id) || id === this.self) continue;
-      if (this.links.get(id)?.admitted || this.seeker.has(id)) continue;
-      this.seeker.seek(id);
-    }
+    for (const id of ids) if (isNodeId(id) && id !== this.self) this.seeker.seekMissing(id);
   }
 
   private close(link: Link): void {

@@ -48,6 +48,11 @@ export class PeerSeeker {
     this.timer ??= setInterval(() => this.revive(), SEEK_RETRY_MS).unref();
   }
 
+  /** Starts dialing `id` unless it is linked or already sought (a member a peer listed and this node lacks). */
+  seekMissing(id: string): void {
+    if (!this.linked(id) && !this.sought.has(id)) this.seek(id);
+  }
+
   /** `id` is linked again (or no longer wanted): stop dialing it. */
   found(id: string): void {
     if (!this.sought.delete(id)) return;

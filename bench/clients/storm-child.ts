@@ -1,0 +1,97 @@
+/**
+ * What both reconnect-storm load children (storm-clients.ts: official clients; lean-storm-clients.ts: bare sockets)
+ * do the same way: open the clients at the asked pace, say `ready` once all are subscribed (and arm the
+ * counters: any loss after that is the kill's), report progress each second after the kill, and on `finish` wait
+ * until every client has the last offsets (or the timeout) and send the report.
+ */
+
+/** The parent's requests (bench/reconnect-storm.ts) and the children's answers. */
+export type StormRequest =
+  | { cmd: 'start'; urls: string[]; count: number; first: number; channels: string[]; perClient: number; localAddress: string;
+      backoff: { baseMs: number; capMs: number }; openPerSecond: number }
+  | { cmd: 'kill'; at: number }
+  | { cmd: 'finish'; last: Record<string, number>; timeoutMs: number };
+export type StormEvent =
+  | { ev: 'ready'; connected: number; subscribed: number }
+  | { ev: 'progress'; resumed: number }
+  | { ev: 'report'; clients: number; resumed: number; resumeMs: number[]; failedAttempts: number; busyRefusals: number;
+      silentGaps: number; announcedGaps: number; messages: number; behind: number; notResumed: number;
+      /** Failed attempts after the kill by node (A = the killed one, B) and error: where the tail comes from. */
+      failedBy: Record<string, number> };
+
+
+/** The counters a child keeps across its clients; `armed` once every client was subscribed. */
+export interface StormTally {
+  armed: boolean;
+  killAt: number;
+  silentGaps: number;
+  announcedGaps: number;
+  messages: number;
+  /** Failed attempts after the kill by node (A = the killed one, B) and error. */
+  failedBy: Record<string, number>;
+}
+
+/** One client as the report sees it. */
+export interface StormWatched {
+  readonly subs: ReadonlyArray<{ channel: string; offset: number; subscribed: boolean }>;
+  resumedAt: number;
+  failed: number;
+  busy: number;
+}
+
+export interface StormChild<C extends StormWatched> {
+  /** Opens client `index` (its channels follow from it). */
+  open(r: Extract<StormRequest, { cmd: 'start' }>, index: number): C;
+  connected(c: C): boolean;
+  onKill?(): void;
+  onFinish?(): void;
+}
+
+export function newTally(): StormTally {
+  return { armed: false, killAt: 0, silentGaps: 0, announcedGaps: 0, messages: 0, failedBy: {} };
+}
+
+/** Answers the parent's requests (bench/reconnect-storm.ts) with `child` opening and judging the clients. */
+export function runStormChild<C extends StormWatched>(child: StormChild<C>, tally: StormTally): void {
+  if (!process.send) throw new Error('start this script with child_process.fork (it needs an IPC channel)');
+  const send = (m: StormEvent) => process.send!(m);
+  const clients: C[] = [];
+  process.on('message', (raw) => {
+    const r = raw as StormRequest;
+    if (r.cmd === 'start') {
+      let i = 0;
+      const batch = Math.max(1, Math.round(r.openPerSecond / 10));
+      const t = setInterval(() => {
+        for (let k = 0; k < batch && i < r.count; k++, i++) clients.push(child.open(r, r.first + i));
+        if (i >= r.count) clearInterval(t);
+      }, 100);
+      const check = setInterval(() => {
+        const subscribed = clients.filter((c) => c.subs.every((s) => s.subscribed)).length;
+        if (clients.length < r.count || subscribed < r.count) return;
+        clearInterval(check);
+        tally.armed = true;
+        send({ ev: 'ready', connected: clients.filter((c) => child.connected(c)).length, subscribed });
+      }, 500);
+    } else if (r.cmd === 'kill') {
+      tally.killAt = r.at;
+      child.onKill?.();
+      setInterval(() => send({ ev: 'progress', resumed: clients.filter((c) => c.resumedAt).length }), 1000).unref();
+    } else {
+      const deadline = Date.now() + r.timeoutMs;
+      const caughtUp = (c: C) => c.subs.every((s) => s.offset >= (r.last[s.channel] ?? 0));
+      const t = setInterval(() => {
+        if (!clients.every(caughtUp) && Date.now() < deadline) return;
+        clearInterval(t);
+        child.onFinish?.();
+        const resumed = clients.filter((c) => c.resumedAt);
+        send({
+          ev: 'report', clients: clients.length, resumed: resumed.length, resumeMs: resumed.map((c) => Math.max(0, c.resumedAt - tally.killAt)),
+          failedAttempts: clients.reduce((a, c) => a + c.failed, 0), busyRefusals: clients.reduce((a, c) => a + c.busy, 0),
+          silentGaps: tally.silentGaps, announcedGaps: tally.announcedGaps, messages: tally.messages,
+          behind: clients.filter((c) => !caughtUp(c)).length, notResumed: clients.length - resumed.length, failedBy: tally.failedBy,
+        });
+      }, 250);
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+}
