@@ -15,11 +15,13 @@ export interface Connection {
 export interface RunWriter {
   /** Sends the frames of `run`, in order, in one write. */
   sendRun(run: PreparedRun, session: Session): void;
+  /** Sends several runs (of different channels), each in order, in one write. */
+  sendRuns(runs: readonly PreparedRun[], session: Session): void;
 }
 
 /** Whether `c` can take runs (otherwise the fan-out sends one frame at a time). */
 export function writesRuns(c: Connection): c is Connection & RunWriter {
-  return typeof (c as Partial<RunWriter>).sendRun === 'function';
+  return typeof (c as Partial<RunWriter>).sendRuns === 'function';
 }
 
 /** One subscription of a session, as the push node sees it. */

@@ -11,14 +11,28 @@ class Recorder implements Connection, RunWriter {
   readonly kind = 'ws' as const;
   writes = 0;
   readonly offsets: number[] = [];
-  constructor(private readonly busyMs = 0) {}
+  /** `channel:offset` of every message, in arrival order. */
+  readonly received: string[] = [];
+  constructor(private busyMs = 0) {}
+  busyMsNow(ms: number): void { this.busyMs = ms; }
   send(frame: Prepared): void {
     this.writes++;
-    this.offsets.push((frame.frame as { offset: number }).offset);
+    const m = frame.frame as { channel: string; offset: number };
+    this.offsets.push(m.offset);
+    this.received.push(`${m.channel}:${m.offset}`);
   }
   sendRun(run: PreparedRun): void {
+    this.sendRuns([run]);
+  }
+  sendRuns(runs: readonly PreparedRun[]): void {
     this.writes++;
-    for (const f of run.frames) this.offsets.push((f.frame as { offset: number }).offset);
+    for (const run of runs) {
+      for (const f of run.frames) {
+        const m = f.frame as { channel: string; offset: number };
+        this.offsets.push(m.offset);
+        this.received.push(`${m.channel}:${m.offset}`);
+      }
+    }
     // What a socket write costs, made large: the pass must run out of its slice.
     const until = performance.now() + this.busyMs;
     while (performance.now() < until) { /* busy */ }
@@ -139,4 +153,58 @@ test('batches of different channels stay apart; an epoch change inside a batch i
   fan.deliver(msg(3, 'a', 'e2')); // not this subscriber's epoch: skipped
   await fan.settled();
   assert.deepEqual(a.offsets, [1, 2, 1]);
+});
+
+/** Subscribes `s` to one more channel. */
+function alsoOn(hub: Hub, s: Session, channel: string, pending: Message[] | null = null): void {
+  s.subs.set(channel, { epoch: 'e1', offset: 0, pending });
+  hub.add(channel, s);
+}
+
+test('a subscriber of several channels gets what one pass holds for all of them in one write, each channel in order', async () => {
+  const hub = new Hub();
+  const fan = new FanOut(hub);
+  const everywhere = Array.from({ length: 20 }, () => new Recorder());
+  everywhere.forEach((c, i) => {
+    const s = subscriber(hub, `all${i}`, c, i % 2 ? 'a' : 'c'); // met first in the walk of a or of c
+    for (const ch of ['a', 'b', 'c']) if (!s.subs.get(ch)) alsoOn(hub, s, ch);
+  });
+  const onlyB = new Recorder();
+  subscriber(hub, 'onlyB', onlyB, 'b');
+  const joining: Message[] = [];
+  const halfway = new Recorder();
+  alsoOn(hub, subscriber(hub, 'halfway', halfway, 'a'), 'b', joining); // still subscribing to b
+  fan.deliver(msg(1, 'a'));
+  fan.deliver(msg(1, 'b'));
+  fan.deliver(msg(2, 'a'));
+  fan.deliver(msg(1, 'c'));
+  await fan.settled();
+  for (const c of everywhere) {
+    assert.equal(c.writes, 1, `one write for three channels, got ${c.writes}`);
+    assert.deepEqual([...c.received].sort(), ['a:1', 'a:2', 'b:1', 'c:1']);
+    assert.ok(c.received.indexOf('a:1') < c.received.indexOf('a:2'));
+  }
+  assert.deepEqual(onlyB.received, ['b:1']);
+  assert.deepEqual(halfway.received, ['a:1', 'a:2']);
+  assert.deepEqual(joining.map((m) => `${m.channel}:${m.offset}`), ['b:1'], 'held for the subscribe answer, not written');
+  assert.equal(fan.stats.largestGroup, 3);
+});
+
+test('after a long pass, messages of other channels arriving a moment later join the next pass', async () => {
+  const hub = new Hub();
+  const fan = new FanOut(hub);
+  // 400 subscribers of a and b whose writes take 0.5 ms each: a 200 ms pass, so the next one lingers its longest.
+  const conns = Array.from({ length: 400 }, () => new Recorder(0.5));
+  conns.forEach((c, i) => alsoOn(hub, subscriber(hub, `s${i}`, c, 'a'), 'b'));
+  fan.deliver(msg(1, 'a'));
+  await fan.settled();
+  for (const c of conns) c.busyMsNow(0);
+  fan.deliver(msg(2, 'a'));
+  await new Promise((resolve) => setImmediate(resolve)); // a turn later: a replica's ack, another owner's frame
+  fan.deliver(msg(1, 'b'));
+  await fan.settled();
+  for (const c of conns) {
+    assert.deepEqual(c.received, ['a:1', 'a:2', 'b:1']);
+    assert.equal(c.writes, 2, 'the second pass waited for b:1 and wrote it with a:2');
+  }
 });
