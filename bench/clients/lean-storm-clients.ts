@@ -28,10 +28,10 @@ class LeanClient {
   private rest: Buffer | null = null;
   private head: Buffer | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private urlIndex = -1;
+  urlIndex = -1;
   private attempt = 0;
   private openedAt = 0;
-  private connected = false;
+  connected = false;
   private nextId = 1;
   private pending = new Map<number, SubState>();
   lostAt = 0;
@@ -163,4 +163,5 @@ runStormChild<LeanClient>({
     return c;
   },
   connected: (c) => c.sock !== null,
+  onFirstUrl: (c) => c.connected && c.urlIndex === 0,
 }, tally);

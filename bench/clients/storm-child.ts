@@ -12,10 +12,12 @@ export type StormRequest =
   | { cmd: 'kill'; at: number }
   | { cmd: 'finish'; last: Record<string, number>; timeoutMs: number };
 export type StormEvent =
-  | { ev: 'ready'; connected: number; subscribed: number }
+  | { ev: 'ready'; connected: number; subscribed: number; onFirstUrl: number }
   | { ev: 'progress'; resumed: number }
   | { ev: 'report'; clients: number; resumed: number; resumeMs: number[]; failedAttempts: number; busyRefusals: number;
       silentGaps: number; announcedGaps: number; messages: number; behind: number; notResumed: number;
+      /** Clients that were not connected to the killed node (urls[0]) at the kill: left out of resumed/notResumed. */
+      elsewhereAtKill: number;
       /** Failed attempts after the kill by node (A = the killed one, B) and error: where the tail comes from. */
       failedBy: Record<string, number> };
 
@@ -43,6 +45,8 @@ export interface StormChild<C extends StormWatched> {
   /** Opens client `index` (its channels follow from it). */
   open(r: Extract<StormRequest, { cmd: 'start' }>, index: number): C;
   connected(c: C): boolean;
+  /** Whether `c` is connected to urls[0], the node the parent kills. */
+  onFirstUrl(c: C): boolean;
   onKill?(): void;
   onFinish?(): void;
 }
@@ -56,6 +60,7 @@ export function runStormChild<C extends StormWatched>(child: StormChild<C>, tall
   if (!process.send) throw new Error('start this script with child_process.fork (it needs an IPC channel)');
   const send = (m: StormEvent) => process.send!(m);
   const clients: C[] = [];
+  const elsewhere = new Set<C>();
   process.on('message', (raw) => {
     const r = raw as StormRequest;
     if (r.cmd === 'start') {
@@ -70,12 +75,17 @@ export function runStormChild<C extends StormWatched>(child: StormChild<C>, tall
         if (clients.length < r.count || subscribed < r.count) return;
         clearInterval(check);
         tally.armed = true;
-        send({ ev: 'ready', connected: clients.filter((c) => child.connected(c)).length, subscribed });
+        send({ ev: 'ready', connected: clients.filter((c) => child.connected(c)).length, subscribed,
+          onFirstUrl: clients.filter((c) => child.onFirstUrl(c)).length });
       }, 500);
     } else if (r.cmd === 'kill') {
       tally.killAt = r.at;
+      // A client that had to settle on another node while the clients were opened never loses its connection: it
+      // is no part of the storm (its resume time would be "never").
+      for (const c of clients) if (!child.onFirstUrl(c)) elsewhere.add(c);
       child.onKill?.();
-      setInterval(() => send({ ev: 'progress', resumed: clients.filter((c) => c.resumedAt).length }), 1000).unref();
+      const stormed = () => clients.filter((c) => !elsewhere.has(c));
+      setInterval(() => send({ ev: 'progress', resumed: stormed().filter((c) => c.resumedAt).length + elsewhere.size }), 1000).unref();
     } else {
       const deadline = Date.now() + r.timeoutMs;
       const caughtUp = (c: C) => c.subs.every((s) => s.offset >= (r.last[s.channel] ?? 0));
@@ -83,12 +93,14 @@ export function runStormChild<C extends StormWatched>(child: StormChild<C>, tall
         if (!clients.every(caughtUp) && Date.now() < deadline) return;
         clearInterval(t);
         child.onFinish?.();
-        const resumed = clients.filter((c) => c.resumedAt);
+        const stormed = clients.filter((c) => !elsewhere.has(c));
+        const resumed = stormed.filter((c) => c.resumedAt);
         send({
           ev: 'report', clients: clients.length, resumed: resumed.length, resumeMs: resumed.map((c) => Math.max(0, c.resumedAt - tally.killAt)),
           failedAttempts: clients.reduce((a, c) => a + c.failed, 0), busyRefusals: clients.reduce((a, c) => a + c.busy, 0),
           silentGaps: tally.silentGaps, announcedGaps: tally.announcedGaps, messages: tally.messages,
-          behind: clients.filter((c) => !caughtUp(c)).length, notResumed: clients.length - resumed.length, failedBy: tally.failedBy,
+          behind: clients.filter((c) => !caughtUp(c)).length, notResumed: stormed.length - resumed.length, failedBy: tally.failedBy,
+          elsewhereAtKill: elsewhere.size,
         });
       }, 250);
     }

@@ -15,6 +15,7 @@ import { newTally, runStormChild, type StormRequest } from './storm-child.js';
 
 interface Watched {
   c: Client;
+  urls: string[];
   subs: Array<{ channel: string; epoch: string | null; offset: number; subscribed: boolean }>;
   lostAt: number;
   resumedAt: number;
@@ -31,7 +32,7 @@ function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
     constructor(url: string) { super(url, { localAddress: local, perMessageDeflate: false }); }
   }
   const c = connect(r.urls, { transports: ['websocket'], WebSocket: BoundWs as never, backoff: r.backoff });
-  const w: Watched = { c, subs: [], lostAt: 0, resumedAt: 0, failed: 0, busy: 0 };
+  const w: Watched = { c, urls: r.urls.map((u) => u.replace(/\/+$/, '')), subs: [], lostAt: 0, resumedAt: 0, failed: 0, busy: 0 };
   // Armed once every client is subscribed: any disconnect after that is the kill's (the parent's `kill` message
   // may arrive after a client already noticed the loss).
   let lastError = '';
@@ -77,6 +78,7 @@ function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
 runStormChild<Watched>({
   open,
   connected: (w) => w.c.state === 'connected',
+  onFirstUrl: (w) => w.c.state === 'connected' && w.c.url === w.urls[0],
   // STORM_CLIENT_PROF=dir: a CPU profile of this client process from the kill to the report (where its time goes).
   onKill: () => {
     if (!process.env.STORM_CLIENT_PROF) return;
