@@ -2,11 +2,13 @@
  * Reconnect-storm benchmark (issue #10, item 5). A CLI cluster on loopback (bench/hashpub-cluster.ts: one
  * `hashpub bootstrap`, explicit bootstrap for every node): node A holds CLIENTS WebSocket clients, node B is
  * where they go, node C is an idle witness that only watches B's heartbeats (and keeps a majority when A is
- * gone: with two nodes, the survivor alone is no majority and refuses writes). The clients are full official
- * clients (lib/client in Node, the `ws` package as WebSocket) in PROCS child processes (bench/clients/
- * storm-clients.ts, each under ulimit -n 20000, bound to its own 127.0.0.x), every one subscribed to PER_CLIENT of
- * CHANNELS channels, with URLs [A, B]. A publisher posts one message per channel every PUBLISH_MS through B.
- * Then A is killed with SIGKILL and the clients run the client's reconnect algorithm to B and resume.
+ * gone: with two nodes, the survivor alone is no majority and refuses writes). The clients run in PROCS child
+ * processes, each under ulimit -n 20000 and bound to its own 127.0.0.x: by default lean clients (bench/clients/
+ * lean-storm-clients.ts: bare sockets with the official client's reconnect rule, nextTry from lib/client), with
+ * --client official full lib/client instances (storm-clients.ts, 1.3-1.5 cores for 18,000 of them). Every client
+ * is subscribed to PER_CLIENT of CHANNELS channels, with URLs [A, B] ([A, B, C] / [A, C, B] with --spread).
+ * A publisher posts one message per channel every PUBLISH_MS through B. Then A is killed with SIGKILL and the
+ * clients run the client's reconnect algorithm to B (or B and C) and resume.
  * Reported: clients resumed, p50/p99/max time from the kill to resumed (connected and every subscription
  * subscribed again), failed attempts, busy refusals (client side and B's hashpub_accept_refused_total), silent
  * gaps (offsets that jump without an announced gap: must be 0), clients behind at the end, and the failure
@@ -38,6 +40,11 @@ const CHANNELS = Number(arg('channels', '4'));
 const PER_CLIENT = 2;
 /** lean (default): bare sockets with the official client's retry rules (lean-storm-clients.ts); official: lib/client. */
 const CLIENT = arg('client', 'lean') as 'lean' | 'official';
+/**
+ * --spread: the clients' URLs name both survivors, [A, B, C] for half of them and [A, C, B] for the others (lean
+ * clients), as an app would hand out its node list; without it [A, B]: the whole herd on one node.
+ */
+const SPREAD = process.argv.includes('--spread');
 /** One message per channel every PUBLISH_MS (--publish-ms): the fan-out load the storm happens under. */
 const PUBLISH_MS = Number(arg('publish-ms', '1000'));
 const BUDGET_ARGS = MODE === 'baseline' ? ['--accept-per-second', '0'] : arg('budget', '') ? ['--accept-per-second', arg('budget', '')] : [];
@@ -101,7 +108,7 @@ async function main(): Promise<void> {
     const peer = new Peer<StormEvent>(`clients-${p}`, child);
     peers.push(peer);
     const count = Math.min(per, CLIENTS - p * per);
-    peer.send({ cmd: 'start', urls: [a.url, b.url], count, first: p * per, channels, perClient: PER_CLIENT, localAddress: sources[p]!,
+    peer.send({ cmd: 'start', urls: SPREAD ? [a.url, b.url, c.url] : [a.url, b.url], count, first: p * per, channels, perClient: PER_CLIENT, localAddress: sources[p]!,
       backoff: BACKOFF, openPerSecond: 800 / PROCS } satisfies StormRequest);
   }
   const setupAt = Date.now();
@@ -183,7 +190,8 @@ async function main(): Promise<void> {
     setup: { clients: CLIENTS, clientProcesses: PROCS, channels: CHANNELS, subscriptionsPerClient: PER_CLIENT, publishEveryMs: PUBLISH_MS,
       nodeArgs, clientBackoff: BACKOFF, pinned: PIN ? 'nodes on CPU 0, client processes on CPU 1' : 'no', client: CLIENT === 'official' ? 'lib/client (official client, full instances) with the ws package as WebSocket'
         : 'lean: bare sockets with lib/client\'s retry rules (nextTry, backoffDelay, 10 s connect timeout, resume by position)',
-      nodes: 'A (clients, killed), B (target), C (idle witness); one hashpub bootstrap; loopback' },
+      nodes: SPREAD ? 'A (clients, killed), B and C (targets: half the clients list B first, half C); one hashpub bootstrap; loopback'
+        : 'A (clients, killed), B (target), C (idle witness); one hashpub bootstrap; loopback' },
     results: {
       resumed: sum('resumed'), notResumed: sum('notResumed'),
       // Clients that had settled on B while they were opened (A busy): never stormed, left out of the figures.
@@ -202,7 +210,7 @@ async function main(): Promise<void> {
         c: Object.fromEntries(Object.keys(after.c).filter((k) => k.startsWith('hashpub_cluster_')).map((k) => [k, delta('c', k)])),
         note: 'deltas from 5 s before the kill to the end; the one death on B and C is A (real). C suspecting B, or B suspecting C, would be a false suspicion',
       },
-      connectionsOnBAtEnd: after.b.hashpub_connections ?? null,
+      connectionsOnBAtEnd: after.b.hashpub_connections ?? null, connectionsOnCAtEnd: after.c.hashpub_connections ?? null,
       resumedOverTime: progress,
       loadOverTime: load,
     },

@@ -39,11 +39,16 @@ class LeanClient {
   failed = 0;
   busy = 0;
 
-  constructor(private readonly r: Extract<StormRequest, { cmd: 'start' }>, readonly subs: SubState[]) {}
+  /** The node URLs in this client's order: urls[0] (A) first, the rest as given or, for every other client, reversed. */
+  private readonly urls: string[];
+
+  constructor(private readonly r: Extract<StormRequest, { cmd: 'start' }>, readonly subs: SubState[], index: number) {
+    this.urls = index % 2 ? [r.urls[0]!, ...r.urls.slice(1).reverse()] : r.urls;
+  }
 
   attemptConnect(): void {
-    this.urlIndex = (this.urlIndex + 1) % this.r.urls.length;
-    const url = new URL(this.r.urls[this.urlIndex]!);
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    const url = new URL(this.urls[this.urlIndex]!);
     const sock = (this.sock = tcpConnect({ host: url.hostname, port: Number(url.port), localAddress: this.r.localAddress, noDelay: true }));
     this.head = Buffer.alloc(0);
     this.rest = null;
@@ -141,7 +146,7 @@ class LeanClient {
       else {
         this.failed++;
         if (retryAfterMs !== undefined) this.busy++;
-        const key = `${this.urlIndex === 0 ? 'A' : 'B'} ${why}`;
+        const key = `${'ABC'[this.r.urls.indexOf(this.urls[this.urlIndex]!)] ?? '?'} ${why}`;
         tally.failedBy[key] = (tally.failedBy[key] ?? 0) + 1;
       }
     }
@@ -149,6 +154,7 @@ class LeanClient {
     this.connected = false;
     const plan = nextTry(this.attempt, this.r.backoff, retryAfterMs);
     this.attempt = plan.attempt;
+    if (plan.sameUrl) this.urlIndex = (this.urlIndex + this.urls.length - 1) % this.urls.length; // attemptConnect steps on
     this.timer = setTimeout(() => this.attemptConnect(), plan.delayMs);
   }
 }
@@ -158,7 +164,7 @@ const tally = newTally();
 runStormChild<LeanClient>({
   open: (r, idx) => {
     const c = new LeanClient(r, Array.from({ length: r.perClient }, (_, k) => ({ channel: r.channels[(idx + k) % r.channels.length]!,
-      epoch: null, offset: 0, subscribed: false, jumpAllowed: false })));
+      epoch: null, offset: 0, subscribed: false, jumpAllowed: false })), idx);
     c.attemptConnect();
     return c;
   },

@@ -31,7 +31,9 @@ function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
   class BoundWs extends WebSocket {
     constructor(url: string) { super(url, { localAddress: local, perMessageDeflate: false }); }
   }
-  const c = connect(r.urls, { transports: ['websocket'], WebSocket: BoundWs as never, backoff: r.backoff });
+  // Every other client lists the survivors in reverse (bench/reconnect-storm.ts --spread names two).
+  const urls = i % 2 ? [r.urls[0]!, ...r.urls.slice(1).reverse()] : r.urls;
+  const c = connect(urls, { transports: ['websocket'], WebSocket: BoundWs as never, backoff: r.backoff });
   const w: Watched = { c, urls: r.urls.map((u) => u.replace(/\/+$/, '')), subs: [], lostAt: 0, resumedAt: 0, failed: 0, busy: 0 };
   // Armed once every client is subscribed: any disconnect after that is the kill's (the parent's `kill` message
   // may arrive after a client already noticed the loss).
@@ -41,7 +43,7 @@ function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
     if (s === 'disconnected') {
       if (!w.lostAt) { w.lostAt = Date.now(); return; }
       w.failed++;
-      const key = `${info.url === r.urls[0] ? 'A' : 'B'} ${lastError}`;
+      const key = `${'ABC'[r.urls.findIndex((u) => u.replace(/\/+$/, '') === info.url)] ?? '?'} ${lastError}`;
       tally.failedBy[key] = (tally.failedBy[key] ?? 0) + 1;
     }
   });

@@ -26,15 +26,22 @@ export function backoffDelay(attempt: number, b: BackoffOptions, retryAfterMs = 
   return retryAfterMs + Math.floor(random() * Math.min(b.capMs, b.baseMs * 2 ** Math.min(attempt, 30)));
 }
 
+/** Jitter added to a busy node's Retry-After (which counts whole seconds): the herd it names spreads over that second. */
+export const BUSY_JITTER_MS = 1000;
+
 /**
- * After the `attempt`-th failure in a row (0-based): the next URL in the rotation, after backoffDelay (Retry-After
- * of a busy node plus full jitter). Returns the delay and the next attempt number. Exported so load generators
- * (bench/clients/lean-storm-clients.ts) retry exactly as the client does. Measured against two alternatives
- * (README "Reconnect storm"): retrying a busy node at its slot on the same URL, and a backoff that grows only
- * per round of URLs, both brought clients back sooner than an overloaded node could take them.
+ * After the `attempt`-th failure in a row (0-based), when and where to try next (the client's reconnect rule,
+ * exported so load generators such as bench/clients/lean-storm-clients.ts retry exactly as the client does):
+ * - a node that answered busy (503 or close 1013 with Retry-After) is up and has said when to come back: the same
+ *   URL again after Retry-After plus up to BUSY_JITTER_MS, and the backoff does not grow (the node's schedule
+ *   replaces it; trying the other URLs meanwhile would knock on nodes that may be down and grow the backoff);
+ * - any other failure: the next URL in the rotation, after full-jitter exponential backoff
+ *   random(0, min(cap, base * 2^attempt)).
  */
-export function nextTry(attempt: number, b: BackoffOptions, retryAfterMs?: number, random: () => number = Math.random): { delayMs: number; attempt: number } {
-  return { delayMs: backoffDelay(attempt, b, retryAfterMs, random), attempt: attempt + 1 };
+export function nextTry(attempt: number, b: BackoffOptions, retryAfterMs?: number,
+  random: () => number = Math.random): { delayMs: number; attempt: number; sameUrl: boolean } {
+  if (retryAfterMs !== undefined) return { delayMs: retryAfterMs + Math.floor(random() * BUSY_JITTER_MS), attempt, sameUrl: true };
+  return { delayMs: backoffDelay(attempt, b, undefined, random), attempt: attempt + 1, sameUrl: false };
 }
 
 /** What moves the client: an attempt starts, succeeds, fails (or the connection is lost), or close(). */
@@ -661,8 +668,9 @@ class HashpubClient extends Emitter implements Client {
       this.failures = 0;
     }
     if (this.state === 'connected' && Date.now() - this.openedAt >= STABLE_MS) this.attempt = 0;
-    const { delayMs, attempt } = nextTry(this.attempt, this.backoff, err.retryAfterMs);
+    const { delayMs, attempt, sameUrl } = nextTry(this.attempt, this.backoff, err.retryAfterMs);
     this.attempt = attempt;
+    if (sameUrl) this.urlIndex = (this.urlIndex + this.urls.length - 1) % this.urls.length; // attemptConnect steps on
     this.emit('error', err);
     this.move('fail', { ...this.current!, reason: err.code, delayMs });
     this.retryTimer = setTimeout(() => void this.attemptConnect(), delayMs);

@@ -323,6 +323,25 @@ describe('the official client against nodes that fail', () => {
     await new Promise((r) => wss.close(r));
   });
 
+  test('a busy node is tried again at its Retry-After, not left for the next URL (which may be down)', async () => {
+    const busyOpens: number[] = [];
+    const busy = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    busy.on('connection', (ws) => { busyOpens.push(Date.now()); ws.close(1013, '1'); });
+    let otherOpens = 0;
+    const other = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    other.on('connection', (ws) => { otherOpens++; ws.terminate(); });
+    await Promise.all([new Promise((r) => busy.once('listening', r)), new Promise((r) => other.once('listening', r))]);
+    const urls = [busy, other].map((w) => `http://127.0.0.1:${(w.address() as AddressInfo).port}`);
+    const c = connect(urls, { transports: ['websocket'], WebSocket: WS, backoff: { baseMs: 10 } });
+    const urlsTried: string[] = [];
+    c.on('state', (s, i) => { if (s === 'connecting') urlsTried.push(i.url!); });
+    await until('three attempts at the busy node', 15_000, () => busyOpens.length >= 3);
+    c.close();
+    assert.equal(otherOpens, 0, `the other URL was tried while the busy one had asked to wait (${urlsTried.join(', ')})`);
+    assert.ok(busyOpens[2]! - busyOpens[1]! >= 990, 'each retry waits the Retry-After');
+    await Promise.all([new Promise((r) => busy.close(r)), new Promise((r) => other.close(r))]);
+  });
+
   test('close 4429 (rate limited) is honoured like 1013: the next attempt waits at least the seconds of its reason', async () => {
     const opens: number[] = [];
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });

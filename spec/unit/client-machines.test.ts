@@ -47,9 +47,12 @@ test('backoff: full jitter under min(cap, base * 2^n), Retry-After added on top,
   const buckets = new Array(4).fill(0);
   for (const d of delays) buckets[Math.floor(d / 1000)]++;
   assert.ok(buckets.every((n) => n > 150), `uneven spread ${buckets}`);
-  // The retry decision the client (and the storm bench's lean client) applies: one step further each failure.
-  assert.deepEqual(nextTry(3, b, 2000, () => 0), { delayMs: 2000, attempt: 4 });
-  assert.deepEqual(nextTry(0, b, undefined, () => 0.5), { delayMs: 250, attempt: 1 });
+  // The retry decision the client (and the storm bench's lean client) applies: a failure moves on to the next URL one
+  // backoff step further; a busy node is tried again at its Retry-After (plus up to a second), the backoff unchanged.
+  assert.deepEqual(nextTry(0, b, undefined, () => 0.5), { delayMs: 250, attempt: 1, sameUrl: false });
+  assert.deepEqual(nextTry(3, b, undefined, () => 0.5), { delayMs: 2000, attempt: 4, sameUrl: false });
+  assert.deepEqual(nextTry(3, b, 2000, () => 0), { delayMs: 2000, attempt: 3, sameUrl: true });
+  assert.deepEqual(nextTry(3, b, 2000, () => 0.5), { delayMs: 2500, attempt: 3, sameUrl: true });
 });
 
 test('tokenExpired reads exp from the JWT payload, with skew; unreadable tokens are left to the server', () => {
