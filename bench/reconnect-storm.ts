@@ -144,6 +144,19 @@ async function main(): Promise<void> {
   const killAt = Date.now();
   process.kill(a.pid, 'SIGKILL');
   log('node A killed');
+  // When each survivor's view dropped A (GET /v1/cluster every 100 ms): until then subscribes to A's channels wait.
+  const aGoneMs: Record<'b' | 'c', number | null> = { b: null, c: null };
+  const watchView = async (side: 'b' | 'c', url: string) => {
+    while (Date.now() - killAt < 60_000) {
+      try {
+        const res = await fetch(`${url}/v1/cluster`, { headers: { authorization: `Bearer ${API_KEY}` }, signal: AbortSignal.timeout(2000) });
+        const v = (await res.json()) as { members: Array<{ id: string }> };
+        if (!v.members.some((m) => m.id === a.id)) { aGoneMs[side] = Date.now() - killAt; return; }
+      } catch { /* busy: ask again */ }
+      await sleep(100);
+    }
+  };
+  const watching = Promise.all([watchView('b', b.url), watchView('c', c.url)]);
   for (const p of peers) p.send({ cmd: 'kill', at: killAt } satisfies StormRequest);
   const resumedNow = new Map<Peer<StormEvent>, number>();
   const progress: Array<[number, number]> = [];
@@ -175,6 +188,7 @@ async function main(): Promise<void> {
     await sleep(1000);
   }
   log(`resumed: ${progress.at(-1)?.[1]} of ${CLIENTS} after ${Date.now() - killAt} ms`);
+  await watching;
   await sleep(3000); // a few more messages after everyone is back
   publishing = false;
   await publisher;
@@ -210,6 +224,8 @@ async function main(): Promise<void> {
         c: Object.fromEntries(Object.keys(after.c).filter((k) => k.startsWith('hashpub_cluster_')).map((k) => [k, delta('c', k)])),
         note: 'deltas from 5 s before the kill to the end; the one death on B and C is A (real). C suspecting B, or B suspecting C, would be a false suspicion',
       },
+      /** ms from the kill until B's and C's GET /v1/cluster no longer listed A (polled every 100 ms). */
+      viewDroppedAMs: aGoneMs,
       connectionsOnBAtEnd: after.b.hashpub_connections ?? null, connectionsOnCAtEnd: after.c.hashpub_connections ?? null,
       resumedOverTime: progress,
       loadOverTime: load,

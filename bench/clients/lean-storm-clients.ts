@@ -2,7 +2,7 @@
  * Reconnect-storm load child, lean (bench/reconnect-storm.ts --client lean, the default): the same IPC protocol and
  * the same measurements as storm-clients.ts, but each client is a bare net.Socket speaking just enough RFC 6455
  * (bench/clients/ws-frames.ts) and the official client's reconnect rules imported from lib/client: `nextTry`
- * (the next URL after every failure, full-jitter exponential backoff with any Retry-After added), the 10 s
+ * (a busy node again after its Retry-After, any other failure the next URL after full-jitter backoff), the 10 s
  * connect timeout, the 10 s "stable" reset, the retry of a refused
  * subscription after backoffDelay(1), and resume by position (`subscribe` with `since`, replays below the
  * position dropped). Why: 18,000 official clients in Node (each a `ws` WebSocket, an http.ClientRequest, Error
