@@ -20,7 +20,8 @@ import { admissionProof, clusterTopic, FrameKind, frameOf, WIRE_VERSION } from '
 import type { FailureDetector, FailureStats } from './failure/failure-detector.js';
 import { LifeguardDetector } from './failure/lifeguard-detector.js';
 import type { PeerAddress } from './failure/port-probe.js';
-import { packFrames, peekLength, take, type ReceiveBuffer } from './link-buffer.js';
+import { peekLength, take } from './link-buffer.js';
+import { LinkWriter, type Link } from './link-writer.js';
 import { MAX_URL_BYTES, parseMembershipOptions, type HyperswarmMembershipOptions, type ResolvedMembershipOptions } from './membership-options.js';
 import type { FrameHandler, LinkStats, Membership, MembershipEvents, StatsSource } from './membership.js';
 import { PeerSeeker } from './peer-seeker.js';
@@ -37,24 +38,6 @@ const PRE_ADMISSION_MAX = 1 + MAC_BYTES + MAX_URL_BYTES;
 /** secret-stream refuses writes of 16 MiB or more: larger batches are written in slices. */
 const MAX_WRITE = 8 * 1024 * 1024;
 
-/** One connection to one peer. */
-interface Link extends ReceiveBuffer {
-  readonly conn: Hyperswarm.Connection;
-  readonly id: string;
-  readonly nonce: Buffer;
-  gotHello: boolean;
-  admitted: boolean;
-  closed: boolean;
-  url: string;
-  timer: NodeJS.Timeout | null;
-  /** Frames queued for the next flush: failure-detector messages go out ahead of data. */
-  control: Buffer[];
-  queue: Buffer[];
-  queuedBytes: number;
-  scheduled: boolean;
-  /** The peer sent a datagram: it reads them, so heartbeats to it go only that way. */
-  datagrams: boolean;
-}
 
 /** Cluster membership over hyperswarm: admitted peers, each with a framed, batched link. */
 export class HyperswarmMembership extends EventEmitter<MembershipEvents> implements Membership, StatsSource {
@@ -75,12 +58,11 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
   private started = false;
   private stopped = false;
   private stopping: Promise<void> | null = null;
-  private dirty: Link[] = [];
-  private flushScheduled = false;
   private readonly counters: LinkStats = {
     framesSent: 0, writes: 0, bytesSent: 0, framesReceived: 0, bytesReceived: 0, admitted: 0, rejected: 0,
     controlSent: 0, controlReceived: 0,
   };
+  private readonly writer: LinkWriter;
 
   constructor(options: HyperswarmMembershipOptions) {
     super();
@@ -89,11 +71,12 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     this.self = this.keyPair.publicKey.toString('hex');
     this.topic = options.topic ?? clusterTopic(options.cluster, options.secret);
     this.view = [this.self];
+    this.writer = new LinkWriter(this.counters, this.opts.maxFrameBytes);
     this.detector = new LifeguardDetector({
       self: this.self, heartbeatMs: this.opts.heartbeatMs, failureTimeoutMs: this.opts.failureTimeoutMs,
       links: {
-        send: (id, payload) => this.queue(id, payload, true),
-        beat: (id, payload) => this.beat(id, payload),
+        send: (id, payload) => this.writer.queue(this.links.get(id), payload, true),
+        beat: (id, payload) => this.writer.beat(this.links.get(id), payload),
         dead: (id) => this.onDead(id),
       },
     });
@@ -113,7 +96,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
 
   /** Queues `frame` for admitted peer `id`; every frame queued in one tick leaves in one write. */
   send(id: string, frame: Buffer): boolean {
-    return this.queue(id, frame, false);
+    return this.writer.queue(this.links.get(id), frame, false);
   }
 
   /** performance.now() time a frame last arrived from member `id` (now for this node). */
@@ -186,7 +169,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     this.seeker.stop();
     for (const link of this.links.values()) this.close(link);
     this.links.clear();
-    this.dirty = [];
+    this.writer.clear();
     this.view = [this.self];
     const swarm = this.swarm;
     this.stopping = swarm ? swarm.destroy() : Promise.resolve();
@@ -214,7 +197,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     conn.on('data', (chunk: Buffer) => this.onData(link, chunk));
     conn.on('message', (datagram: Buffer) => this.onDatagram(link, datagram));
     conn.on('close', () => this.detach(link));
-    this.writeRaw(link, frameOf(FrameKind.HELLO, Buffer.from([WIRE_VERSION]), link.nonce));
+    this.writer.write(link, frameOf(FrameKind.HELLO, Buffer.from([WIRE_VERSION]), link.nonce));
   }
 
   private onData(link: Link, chunk: Buffer): void {
@@ -247,25 +230,6 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     this.detector.receive(link.id, datagram.subarray(1));
   }
 
-  /**
-   * Sends a heartbeat as a datagram where the link has them (UDX): one packet, no stream write and no
-   * acknowledgement, about half the packets of a stream frame, and never behind queued data. Until the peer has
-   * sent one back (an older node ignores datagrams), the heartbeat also goes by stream.
-   */
-  private beat(id: string, payload: Buffer): void {
-    const link = this.links.get(id);
-    if (!link || !link.admitted || link.closed) return;
-    if (typeof link.conn.trySend === 'function') {
-      const datagram = Buffer.allocUnsafe(1 + payload.length);
-      datagram[0] = FrameKind.CONTROL;
-      payload.copy(datagram, 1);
-      link.conn.trySend(datagram);
-      this.counters.controlSent++;
-      this.counters.bytesSent += datagram.length;
-      if (link.datagrams) return;
-    }
-    this.queue(id, payload, true);
-  }
 
   private onBody(link: Link, body: Buffer): void {
     const kind = body[0];
@@ -280,7 +244,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
       link.gotHello = true;
       const { secret, cluster, url } = this.opts;
       const mac = admissionProof(secret, body.subarray(2), this.keyPair.publicKey, cluster, url);
-      this.writeRaw(link, frameOf(FrameKind.PROOF, mac, Buffer.from(url)));
+      this.writer.write(link, frameOf(FrameKind.PROOF, mac, Buffer.from(url)));
     } else if (kind === FrameKind.PROOF && link.gotHello && !link.admitted && body.length > 1 + MAC_BYTES) {
       const url = body.subarray(1 + MAC_BYTES).toString();
       const expected = admissionProof(this.opts.secret, link.nonce, link.conn.remotePublicKey, this.opts.cluster, url);
@@ -346,22 +310,6 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     this.view = ids.sort();
   }
 
-  /** Queues a DATA frame, or a CONTROL one (ahead of data), for admitted peer `id`. */
-  private queue(id: string, frame: Buffer, control: boolean): boolean {
-    const link = this.links.get(id);
-    if (!link || !link.admitted || link.closed || frame.length > this.opts.maxFrameBytes) return false;
-    (control ? link.control : link.queue).push(frame);
-    link.queuedBytes += 5 + frame.length;
-    if (!link.scheduled) {
-      link.scheduled = true;
-      this.dirty.push(link);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        queueMicrotask(this.flush);
-      }
-    }
-    return true;
-  }
 
   /** The detector declared `id` dead: its link is closed and it leaves the view. */
   private onDead(id: string): void {
@@ -369,29 +317,7 @@ export class HyperswarmMembership extends EventEmitter<MembershipEvents> impleme
     if (link) this.detach(link);
   }
 
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    const dirty = this.dirty;
-    this.dirty = [];
-    for (const link of dirty) {
-      link.scheduled = false;
-      if (link.closed || link.queuedBytes === 0) continue;
-      const out = Buffer.allocUnsafe(link.queuedBytes);
-      packFrames(out, packFrames(out, 0, FrameKind.CONTROL, link.control), FrameKind.DATA, link.queue);
-      this.counters.controlSent += link.control.length;
-      this.counters.framesSent += link.queue.length;
-      link.control = [];
-      link.queue = [];
-      link.queuedBytes = 0;
-      for (let at = 0; at < out.length; at += MAX_WRITE) this.writeRaw(link, out.subarray(at, at + MAX_WRITE));
-    }
-  };
 
-  private writeRaw(link: Link, bytes: Buffer): void {
-    this.counters.writes++;
-    this.counters.bytesSent += bytes.length;
-    link.conn.write(bytes);
-  }
 }
 
 /** Where the peer's end of the link is (the UDP address of its stream), if hyperswarm says. */
