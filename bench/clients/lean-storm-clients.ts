@@ -109,7 +109,8 @@ class LeanClient {
       if (!s) return;
       this.pending.delete(f.id);
       if (!RETRIABLE.has(String(f.code))) { tally.failedBy[`subscription refused: ${String(f.code)}`] = (tally.failedBy[`subscription refused: ${String(f.code)}`] ?? 0) + 1; return; }
-      setTimeout(() => { if (this.sock === sock && this.connected) this.subscribe(s); }, backoffDelay(1, this.r.backoff));
+      const retryAfterMs = typeof f.retryAfter === 'number' && f.retryAfter > 0 ? f.retryAfter * 1000 : undefined;
+      setTimeout(() => { if (this.sock === sock && this.connected) this.subscribe(s); }, backoffDelay(1, this.r.backoff, retryAfterMs));
     }
   }
 

@@ -358,7 +358,8 @@ class WsTransport implements Transport {
 }
 
 function frameError(f: Frame): ClientError {
-  return new ClientError(String(f.code), String(f.message ?? f.code), undefined, f.channel as string | undefined);
+  const retryAfterMs = typeof f.retryAfter === 'number' && f.retryAfter > 0 ? f.retryAfter * 1000 : undefined;
+  return new ClientError(String(f.code), String(f.message ?? f.code), retryAfterMs, f.channel as string | undefined);
 }
 
 /** SSE (fetch-streamed, so it can send Authorization and Last-Event-ID) and long-poll share this much. */

@@ -342,6 +342,28 @@ describe('the official client against nodes that fail', () => {
     await Promise.all([new Promise((r) => busy.close(r)), new Promise((r) => other.close(r))]);
   });
 
+  test('a subscription refused with retryAfter (unavailable: the channel is moving) is asked again only after that wait', async () => {
+    const asks: number[] = [];
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    wss.on('connection', (ws) => ws.on('message', (raw) => {
+      const f = JSON.parse(String(raw)) as { type: string; id?: number; channel?: string };
+      if (f.type === 'connect') ws.send(JSON.stringify({ type: 'connected', session: 's1', user: null, node: 'n', resumed: false }));
+      if (f.type !== 'subscribe') return;
+      asks.push(Date.now());
+      ws.send(JSON.stringify(asks.length === 1
+        ? { type: 'error', id: f.id, channel: f.channel, code: 'unavailable', message: 'channel is moving', retryAfter: 1 }
+        : { type: 'subscribed', id: f.id, channel: f.channel, epoch: 'e', offset: 0, recovered: true }));
+    }));
+    await new Promise((r) => wss.once('listening', r));
+    const c = connect(`http://127.0.0.1:${(wss.address() as AddressInfo).port}`, { transports: ['websocket'], WebSocket: WS, backoff: { baseMs: 10 } });
+    const sub = c.subscribe('moving', () => {});
+    await until('subscribed after the retry', 10_000, () => sub.state === 'subscribed');
+    c.close();
+    assert.equal(asks.length, 2);
+    assert.ok(asks[1]! - asks[0]! >= 990, `asked again after ${asks[1]! - asks[0]!} ms despite retryAfter: 1`);
+    await new Promise((r) => wss.close(r));
+  });
+
   test('close 4429 (rate limited) is honoured like 1013: the next attempt waits at least the seconds of its reason', async () => {
     const opens: number[] = [];
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
