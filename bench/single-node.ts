@@ -16,7 +16,7 @@
  * WebSocket clients on /v1/ws. Loopback only. Writes bench/results/single-node-<date>[-quick].json and
  * prints a table.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/single-node.js [--quick] [--clients=2] [--sizes=10000,19000]
+ *   npx tsc -p tsconfig.json && node dist/bench/single-node.js [--quick] [--clients=2] [--sizes=10000,19000] [--tag=T]
  *
  * The machine has 2 cores: the server, the client processes and the publisher share them, so absolute
  * numbers are noisy and client-bound; compare the two servers run by run, not against other machines.
@@ -387,7 +387,8 @@ async function main(): Promise<void> {
   };
   const dir = join(root, 'bench/results');
   await mkdir(dir, { recursive: true });
-  const file = join(dir, `single-node-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}.json`);
+  const tag = argv.find((a) => a.startsWith('--tag='))?.slice('--tag='.length);
+  const file = join(dir, `single-node-${started.toISOString().slice(0, 10)}${QUICK ? '-quick' : ''}${tag ? `-${tag}` : ''}.json`);
   await writeFile(file, JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(`\nsingle-node bench, ${out.mode}, node ${process.version}, ${out.environment.cpuModel} x${out.environment.cores}, ${out.durationS} s\n`);
   process.stdout.write(table(runs) + '\n');
