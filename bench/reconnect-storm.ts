@@ -68,12 +68,18 @@ async function metrics(url: string): Promise<Record<string, number>> {
   return out;
 }
 
-/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
+/** CPU seconds (user + system, or system only) a process has used so far; 0 once it is gone. */
+function cpuSeconds(pid: number, systemOnly = false): number {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s)
+    return ((systemOnly ? 0 : Number(f[11])) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s)
   } catch { return 0; }
+}
+
+/** TCP sockets in use and in TIME_WAIT on the machine (/proc/net/sockstat). */
+function tcpSockets(): { inuse: number; tw: number } {
+  const m = /TCP: inuse (\d+) orphan \d+ tw (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'));
+  return { inuse: Number(m?.[1] ?? 0), tw: Number(m?.[2] ?? 0) };
 }
 
 /** The kernel's count of connections dropped because a listening socket's accept queue was full (all sockets). */
@@ -87,6 +93,7 @@ function listenOverflows(): number {
 const pct = (xs: number[], p: number) => xs.length ? xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]! : null;
 
 async function main(): Promise<void> {
+  await quietPorts();
   // The client processes bind 127.0.0.2, .3, ...: 6,000 clients from one address are a load generator, not an
   // abuser, so the per-address limits (1,000 connections, refused-attempt rate) skip those addresses.
   const sources = Array.from({ length: PROCS }, (_, p) => `127.0.0.${2 + p}`);
@@ -112,6 +119,7 @@ async function main(): Promise<void> {
       backoff: BACKOFF, openPerSecond: 800 / PROCS } satisfies StormRequest);
   }
   const setupAt = Date.now();
+  const timeWaitAtStart = tcpSockets().tw;
   const ready = await Promise.all(peers.map((p) => p.next((m) => m.ev === 'ready', 300_000, 'clients ready'))) as Array<Extract<StormEvent, { ev: 'ready' }>>;
   const onA = ready.reduce((x, r) => x + r.onFirstUrl, 0);
   log(`${CLIENTS} clients subscribed in ${Date.now() - setupAt} ms, ${onA} of them on A`);
@@ -160,19 +168,23 @@ async function main(): Promise<void> {
   for (const p of peers) p.send({ cmd: 'kill', at: killAt } satisfies StormRequest);
   const resumedNow = new Map<Peer<StormEvent>, number>();
   const progress: Array<[number, number]> = [];
-  // Per second after the kill: CPU (% of one core) of B, C and the client processes together, and the kernel's
-  // accept-queue overflows (the machine's: only B's port is being knocked on), to tell who set the pace.
-  const load: Array<{ t: number; b: number; c: number; clients: number; listenOverflows: number }> = [];
+  // Per second after the kill: CPU (% of one core) of B, C and the client processes together (and the clients' share
+  // spent in the kernel), the kernel's accept-queue overflows (the machine's: only B's and C's ports are being
+  // knocked on), and the machine's TCP sockets in use and in TIME_WAIT, to tell who set the pace.
+  const load: Array<{ t: number; b: number; c: number; clients: number; clientsSystem: number; listenOverflows: number; tcpInUse: number; tcpTimeWait: number }> = [];
   const cpuNow = () => ({ at: Date.now(), b: cpuSeconds(b.pid), c: cpuSeconds(c.pid),
-    clients: peers.reduce((x, p) => x + cpuSeconds(p.child.pid!), 0), overflows: listenOverflows() });
+    clients: peers.reduce((x, p) => x + cpuSeconds(p.child.pid!), 0), clientsSystem: peers.reduce((x, p) => x + cpuSeconds(p.child.pid!, true), 0),
+    overflows: listenOverflows() });
   let lastCpu = cpuNow();
   const deadline = killAt + 120_000;
   while (Date.now() < deadline) {
     const nowCpu = cpuNow();
     const dt = (nowCpu.at - lastCpu.at) / 1000;
     if (dt > 0.5) {
-      const share = (k: 'b' | 'c' | 'clients') => Math.round((100 * (nowCpu[k] - lastCpu[k])) / dt);
-      load.push({ t: nowCpu.at - killAt, b: share('b'), c: share('c'), clients: share('clients'), listenOverflows: nowCpu.overflows - lastCpu.overflows });
+      const share = (k: 'b' | 'c' | 'clients' | 'clientsSystem') => Math.round((100 * (nowCpu[k] - lastCpu[k])) / dt);
+      const tcp = tcpSockets();
+      load.push({ t: nowCpu.at - killAt, b: share('b'), c: share('c'), clients: share('clients'), clientsSystem: share('clientsSystem'),
+        listenOverflows: nowCpu.overflows - lastCpu.overflows, tcpInUse: tcp.inuse, tcpTimeWait: tcp.tw });
       lastCpu = nowCpu;
     }
     for (const p of peers) {
@@ -224,6 +236,8 @@ async function main(): Promise<void> {
         c: Object.fromEntries(Object.keys(after.c).filter((k) => k.startsWith('hashpub_cluster_')).map((k) => [k, delta('c', k)])),
         note: 'deltas from 5 s before the kill to the end; the one death on B and C is A (real). C suspecting B, or B suspecting C, would be a false suspicion',
       },
+      /** TCP sockets in TIME_WAIT when the clients started (an earlier run's leftovers make bind() slow). */
+      timeWaitAtStart,
       /** ms from the kill until B's and C's GET /v1/cluster no longer listed A (polled every 100 ms). */
       viewDroppedAMs: aGoneMs,
       connectionsOnBAtEnd: after.b.hashpub_connections ?? null, connectionsOnCAtEnd: after.c.hashpub_connections ?? null,
@@ -238,8 +252,27 @@ async function main(): Promise<void> {
   await writeFile(file, JSON.stringify(result, null, 2) + '\n');
   log(JSON.stringify(result.results, (k, v) => k === 'resumedOverTime' || k === 'loadOverTime' ? undefined : v));
   log(`wrote ${file}`);
-  await cluster.stop();
+  // The nodes go first, at once: their ends close first and keep the TIME_WAITs, not the clients' bound ports (see
+  // quietPorts()); the clients see the close, then go.
+  for (const n of [b, c]) { try { process.kill(n.pid, 'SIGKILL'); } catch { /* gone */ } }
+  await sleep(2000);
   for (const p of peers) p.child.kill('SIGKILL');
+  await cluster.stop();
+}
+
+/**
+ * Waits (up to 3 minutes) until fewer than 2,000 TCP sockets are in TIME_WAIT. The clients bind their source address
+ * (127.0.0.x) before connecting, and bind() must find a port no socket of that address holds, TIME_WAIT included:
+ * with an earlier run's 30,000+ closed client ports still in TIME_WAIT (60 s), 6,000 clients reconnecting spent
+ * 10-25 s in the kernel hunting for ports (clients at 150% CPU, 95% of it system time, nothing reaching the
+ * nodes; bench/results/reconnect-storm-budget-18000-2026-12-02-spread-diag2.json).
+ */
+async function quietPorts(): Promise<void> {
+  const until = Date.now() + 180_000;
+  for (let tw = tcpSockets().tw; tw >= 2000 && Date.now() < until; tw = tcpSockets().tw) {
+    log(`waiting for ${tw} TCP sockets in TIME_WAIT (an earlier run's) to expire`);
+    await sleep(5000);
+  }
 }
 
 const killAll = () => { killChildren(); for (const c of children) c.kill('SIGKILL'); };

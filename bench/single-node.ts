@@ -17,6 +17,7 @@
  * prints a table.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/single-node.js [--quick] [--clients=2] [--sizes=10000,19000] [--tag=T]
+ *     [--servers=hashpub] (one server only; SINGLE_NODE_SERVER_FLAGS adds Node.js flags to its process)
  *
  * The machine has 2 cores: the server, the client processes and the publisher share them, so absolute
  * numbers are noisy and client-bound; compare the two servers run by run, not against other machines.
@@ -42,7 +43,10 @@ const CLIENT_PROCS = Math.min(4, Math.max(2, Number(argv.find((a) => a.startsWit
 /** --sizes=10000,19000 overrides (19,000 is about what one process holds under the 20,000-fd cap). */
 const SIZES_ARG = argv.find((a) => a.startsWith('--sizes='))?.split('=')[1];
 const SIZES = SIZES_ARG ? SIZES_ARG.split(',').map(Number) : QUICK ? [1000] : [1000, 10_000];
-const SERVERS: ServerKind[] = ['ws', 'hashpub'];
+/** --servers=hashpub (or ws) runs one of the two only. */
+const SERVERS = (argv.find((a) => a.startsWith('--servers='))?.split('=')[1]?.split(',') ?? ['ws', 'hashpub']) as ServerKind[];
+/** Extra Node.js flags for the server process, from SINGLE_NODE_SERVER_FLAGS (e.g. "--trace-gc"). */
+const SERVER_FLAGS = (process.env.SINGLE_NODE_SERVER_FLAGS ?? '').split(' ').filter(Boolean);
 const API_KEY = 'k';
 const CHANNEL = 'bench';
 /** Sockets being opened at once, over all client processes. */
@@ -99,7 +103,7 @@ class ServerProc {
 
   static async start(kind: ServerKind): Promise<ServerProc> {
     const child = fork(SERVER_SCRIPTS[kind], [], {
-      execArgv: ['--expose-gc'],
+      execArgv: ['--expose-gc', ...SERVER_FLAGS],
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       env: { ...process.env, BENCH_API_KEY: API_KEY },
     });

@@ -170,5 +170,5 @@ runStormChild<LeanClient>({
     return c;
   },
   connected: (c) => c.sock !== null,
-  onFirstUrl: (c) => c.connected && c.urlIndex === 0,
+  onFirstUrl: (c) => (c.connected && c.urlIndex === 0) || c.lostAt > 0, // or it already saw A go
 }, tally);

@@ -5,6 +5,9 @@
  * until every client has the last offsets (or the timeout) and send the report.
  */
 
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+
 /** The parent's requests (bench/reconnect-storm.ts) and the children's answers. */
 export type StormRequest =
   | { cmd: 'start'; urls: string[]; count: number; first: number; channels: string[]; perClient: number; localAddress: string;
@@ -45,10 +48,8 @@ export interface StormChild<C extends StormWatched> {
   /** Opens client `index` (its channels follow from it). */
   open(r: Extract<StormRequest, { cmd: 'start' }>, index: number): C;
   connected(c: C): boolean;
-  /** Whether `c` is connected to urls[0], the node the parent kills. */
+  /** Whether `c` is connected to urls[0], the node the parent kills (or already lost it to the kill). */
   onFirstUrl(c: C): boolean;
-  onKill?(): void;
-  onFinish?(): void;
 }
 
 export function newTally(): StormTally {
@@ -61,6 +62,8 @@ export function runStormChild<C extends StormWatched>(child: StormChild<C>, tall
   const send = (m: StormEvent) => process.send!(m);
   const clients: C[] = [];
   const elsewhere = new Set<C>();
+  // STORM_CLIENT_PROF=dir: a CPU profile of this load process from the kill to the report (where its time goes).
+  let profiler: Session | null = null;
   process.on('message', (raw) => {
     const r = raw as StormRequest;
     if (r.cmd === 'start') {
@@ -83,7 +86,11 @@ export function runStormChild<C extends StormWatched>(child: StormChild<C>, tall
       // A client that had to settle on another node while the clients were opened never loses its connection: it
       // is no part of the storm (its resume time would be "never").
       for (const c of clients) if (!child.onFirstUrl(c)) elsewhere.add(c);
-      child.onKill?.();
+      if (process.env.STORM_CLIENT_PROF) {
+        profiler = new Session();
+        profiler.connect();
+        profiler.post('Profiler.enable', () => profiler!.post('Profiler.start'));
+      }
       const stormed = () => clients.filter((c) => !elsewhere.has(c));
       setInterval(() => send({ ev: 'progress', resumed: stormed().filter((c) => c.resumedAt).length + elsewhere.size }), 1000).unref();
     } else {
@@ -92,7 +99,9 @@ export function runStormChild<C extends StormWatched>(child: StormChild<C>, tall
       const t = setInterval(() => {
         if (!clients.every(caughtUp) && Date.now() < deadline) return;
         clearInterval(t);
-        child.onFinish?.();
+        profiler?.post('Profiler.stop', (err, res) => {
+          if (!err) writeFileSync(`${process.env.STORM_CLIENT_PROF}/storm-client-${process.pid}.cpuprofile`, JSON.stringify(res.profile));
+        });
         const stormed = clients.filter((c) => !elsewhere.has(c));
         const resumed = stormed.filter((c) => c.resumedAt);
         send({

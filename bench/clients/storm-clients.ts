@@ -6,8 +6,6 @@
  * failed connection attempts and the busy refusals (close 1013) on the way, and checks every message each
  * subscription delivers: offsets must follow each other with no jump unless the client announced a gap.
  */
-import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
 import WebSocket from 'ws';
 import { connect, type Client, type Message } from '../../lib/client/client.js';
 import { newTally, runStormChild, type StormRequest } from './storm-child.js';
@@ -24,7 +22,6 @@ interface Watched {
 }
 
 const tally = newTally();
-let profiler: Session | null = null;
 
 function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
   const local = r.localAddress;
@@ -80,15 +77,5 @@ function open(r: Extract<StormRequest, { cmd: 'start' }>, i: number): Watched {
 runStormChild<Watched>({
   open,
   connected: (w) => w.c.state === 'connected',
-  onFirstUrl: (w) => w.c.state === 'connected' && w.c.url === w.urls[0],
-  // STORM_CLIENT_PROF=dir: a CPU profile of this client process from the kill to the report (where its time goes).
-  onKill: () => {
-    if (!process.env.STORM_CLIENT_PROF) return;
-    profiler = new Session();
-    profiler.connect();
-    profiler.post('Profiler.enable', () => profiler!.post('Profiler.start'));
-  },
-  onFinish: () => profiler?.post('Profiler.stop', (err, res) => {
-    if (!err) writeFileSync(`${process.env.STORM_CLIENT_PROF}/storm-client-${process.pid}.cpuprofile`, JSON.stringify(res.profile));
-  }),
+  onFirstUrl: (w) => (w.c.state === 'connected' && w.c.url === w.urls[0]) || w.lostAt > 0, // or it already saw A go
 }, tally);
