@@ -21,7 +21,7 @@
  * Results: bench/results/million-<date>.json (rewritten after every step, so a cut-off run keeps its steps).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/million.js [--nodes 54] [--steps 100000,250000,500000,1000000]
- *     [--addresses 8] [--memory] [--minutes 60] [--quick] [--out name.json]
+ *     [--addresses N (default: one per node)] [--memory] [--minutes 60] [--quick] [--out name.json]
  * Loopback only; every child (the cluster's nodes too) is killed on exit; every wait is bounded.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -46,7 +46,13 @@ const QUICK = argv.includes('--quick');
 const MEMORY = argv.includes('--memory');
 const NODES = Number(flag('nodes') ?? (QUICK ? 3 : 54));
 const STEPS = (flag('steps') ?? (QUICK ? '3000,6000' : '100000,250000,500000,1000000')).split(',').map(Number).filter((x) => x > 0);
-const ADDRESSES = Math.max(1, Number(flag('addresses') ?? 8));
+/**
+ * Source addresses (127.0.0.2, ...), one per client process by default. A client binds its address before it connects,
+ * and bind() needs a port no socket of that address holds (TIME_WAIT included): one address has the ~28,000 ports of
+ * ip_local_port_range for everything, whatever the destination, so 8 addresses (the old default) cap the run near
+ * 226,000 and slow every bind() as they fill.
+ */
+const ADDRESSES = Math.max(1, Math.min(250, Number(flag('addresses') ?? NODES)));
 const MINUTES = Number(flag('minutes') ?? (QUICK ? 5 : 60));
 const PER_PROCESS_CAP = 19_000;
 const SOURCES = Array.from({ length: ADDRESSES }, (_, i) => `127.0.0.${2 + i}`);
