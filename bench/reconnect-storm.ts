@@ -24,6 +24,7 @@
  */
 import { fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +75,12 @@ function cpuSeconds(pid: number, systemOnly = false): number {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return ((systemOnly ? 0 : Number(f[11])) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s)
   } catch { return 0; }
+}
+
+/** The machine's CPU time so far, seconds: all of it, idle, and softirq (where loopback TCP work often lands). */
+function machineCpu(): { total: number; idle: number; softirq: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { total: f.reduce((x, y) => x + y, 0) / 100, idle: (f[3]! + f[4]!) / 100, softirq: f[6]! / 100 };
 }
 
 /** TCP sockets in use and in TIME_WAIT on the machine (/proc/net/sockstat). */
@@ -171,10 +178,11 @@ async function main(): Promise<void> {
   // Per second after the kill: CPU (% of one core) of B, C and the client processes together (and the clients' share
   // spent in the kernel), the kernel's accept-queue overflows (the machine's: only B's and C's ports are being
   // knocked on), and the machine's TCP sockets in use and in TIME_WAIT, to tell who set the pace.
-  const load: Array<{ t: number; b: number; c: number; clients: number; clientsSystem: number; listenOverflows: number; tcpInUse: number; tcpTimeWait: number }> = [];
+  const load: Array<{ t: number; b: number; c: number; clients: number; clientsSystem: number; machineIdle: number; machineSoftirq: number;
+    listenOverflows: number; tcpInUse: number; tcpTimeWait: number }> = [];
   const cpuNow = () => ({ at: Date.now(), b: cpuSeconds(b.pid), c: cpuSeconds(c.pid),
     clients: peers.reduce((x, p) => x + cpuSeconds(p.child.pid!), 0), clientsSystem: peers.reduce((x, p) => x + cpuSeconds(p.child.pid!, true), 0),
-    overflows: listenOverflows() });
+    overflows: listenOverflows(), machine: machineCpu() });
   let lastCpu = cpuNow();
   const deadline = killAt + 120_000;
   while (Date.now() < deadline) {
@@ -183,7 +191,10 @@ async function main(): Promise<void> {
     if (dt > 0.5) {
       const share = (k: 'b' | 'c' | 'clients' | 'clientsSystem') => Math.round((100 * (nowCpu[k] - lastCpu[k])) / dt);
       const tcp = tcpSockets();
+      // Machine-wide shares in % of one core (200 = both of two cores), like the per-process ones.
+      const machine = (k: 'idle' | 'softirq') => Math.round((100 * cpus().length * (nowCpu.machine[k] - lastCpu.machine[k])) / Math.max(0.01, nowCpu.machine.total - lastCpu.machine.total));
       load.push({ t: nowCpu.at - killAt, b: share('b'), c: share('c'), clients: share('clients'), clientsSystem: share('clientsSystem'),
+        machineIdle: machine('idle'), machineSoftirq: machine('softirq'),
         listenOverflows: nowCpu.overflows - lastCpu.overflows, tcpInUse: tcp.inuse, tcpTimeWait: tcp.tw });
       lastCpu = nowCpu;
     }
