@@ -89,6 +89,11 @@ export interface Options {
   /** A session whose connection is gone is kept this long for a resume. @default 60 */
   sessionTtlSeconds: number;
   /**
+   * WebSocket keepalive: every client is pinged this often (each at its own phase), and one that has not answered
+   * the previous ping when the next is due is dropped, so a dead peer is found within twice this. @default 25
+   */
+  pingSeconds: number;
+  /**
    * A session whose connection dropped (no goodbye) leaves presence after this long; it comes back, with what
    * it missed, if it resumes within sessionTtlSeconds. @default 15
    */
@@ -185,6 +190,7 @@ export function defaultOptions(): Options {
     headersTimeoutMs: 10_000,
     acceptPerSecond: 1500,
     sessionTtlSeconds: 60,
+    pingSeconds: 25,
     presenceGraceSeconds: 15,
     maxPollSeconds: 60,
     hookTimeoutMs: 2000,
@@ -250,7 +256,7 @@ export function parseOptions(input: Record<string, unknown> = {}): Options {
     }
   }
   for (const k of ['maxBodyBytes', 'maxPayloadBytes', 'maxBufferedBytes', 'maxHeaderBytes', 'headersTimeoutMs',
-    'sessionTtlSeconds', 'presenceGraceSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'heartbeatMs', 'failureTimeoutMs', 'presenceIntervalMs'] as const) {
+    'sessionTtlSeconds', 'pingSeconds', 'presenceGraceSeconds', 'maxPollSeconds', 'hookTimeoutMs', 'hookConcurrency', 'maxJsonDepth', 'heartbeatMs', 'failureTimeoutMs', 'presenceIntervalMs'] as const) {
     if (!(o[k] > 0)) throw new OptionsError(k, 'must be a positive number');
   }
   for (const k of ['maxCommandsPerSecond', 'commandBurst', 'maxSubscriptionsPerConnection', 'maxConnectionsPerUser', 'maxConnectionsPerAddress',

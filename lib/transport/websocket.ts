@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -16,23 +17,29 @@ import { admit } from './connect.js';
 
 /** A connection that has not sent `connect` after this long is closed. */
 const CONNECT_TIMEOUT_MS = 10_000;
-/** Ping period; a client that missed the previous ping's pong is dropped. */
-const PING_INTERVAL_MS = 25_000;
 
 /**
  * WebSocket transport on /v1/ws: the `ws` package in noServer mode for the handshake, control frames and
  * parsing; outgoing data frames are pre-framed once (Prepared.ws()) and written to the raw socket.
- * One shared timer (every second) closes connections that never sent `connect` and pings each socket every
- * PING_INTERVAL_MS at its own random phase, so 10k sockets that connected together are not pinged in one
- * event-loop turn.
+ * One shared timer (every TICK_MS) closes connections that never sent `connect` and pings each socket every
+ * `pingSeconds` at its own random phase, so 10k sockets that connected together are not pinged in one
+ * event-loop turn; the sockets due in one tick are served in slices of TICK_SLICE_MS (20k sockets: about 200
+ * pings a tick, and their pongs, never one long block of the loop).
  */
 export class WebSocketTransport {
   private readonly wss: WebSocketServer;
   readonly clients = new Set<WsClient>();
+  /** Ticks since start: the clock of every client's `due` (a small integer, so a client holds no boxed number). */
+  ticks = 0;
+  /** Ticks between two pings of a client (options.pingSeconds). */
+  readonly pingTicks: number;
   private readonly timer: NodeJS.Timeout;
+  private dueNow: WsClient[] = [];
+  private dueAt = 0;
 
   constructor(private readonly ctx: EdgeContext) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: ctx.options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
+    this.pingTicks = Math.max(1, Math.round((ctx.options.pingSeconds * 1000) / TICK_MS));
     this.timer = setInterval(() => this.tick(), TICK_MS).unref();
   }
 
@@ -45,7 +52,10 @@ export class WebSocketTransport {
     let done = false;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       done = true;
-      this.clients.add(new WsClient(this.ctx, ws as Tagged, socket, req, this.clients, address));
+      this.clients.add(new WsClient(this.ctx, ws as Tagged, socket, req, this, address));
+      // Node caches the peer address object ({address, family, port}: 56 bytes) on the socket for its life; the
+      // client keeps the address string it needs. Harmless if a Node version names the cache otherwise.
+      (socket as unknown as { _peername?: unknown })._peername = undefined;
     });
     if (!done) this.ctx.limits.closed(address);
   }
@@ -80,12 +90,31 @@ export class WebSocketTransport {
   }
 
   private tick(): void {
-    const now = Date.now();
-    for (const c of this.clients) c.tick(now);
+    const now = ++this.ticks;
+    if (this.dueAt < this.dueNow.length) return; // the last tick's sockets are still being served (a very busy loop)
+    const due: WsClient[] = [];
+    for (const c of this.clients) if (c.due <= now) due.push(c);
+    this.dueNow = due;
+    this.dueAt = 0;
+    if (due.length > 0) this.serveDue();
   }
+
+  private readonly serveDue = (): void => {
+    const due = this.dueNow;
+    const deadline = performance.now() + TICK_SLICE_MS;
+    while (this.dueAt < due.length) {
+      due[this.dueAt++]!.tick(this.ticks);
+      if (this.dueAt % 16 === 0 && performance.now() >= deadline) return void setImmediate(this.serveDue);
+    }
+    this.dueNow = [];
+    this.dueAt = 0;
+  };
 }
 
-const TICK_MS = 1000;
+const TICK_MS = 250;
+/** Longest one turn of the event loop spends on pings and connect deadlines before it lets other work in. */
+const TICK_SLICE_MS = 2;
+const CONNECT_TIMEOUT_TICKS = CONNECT_TIMEOUT_MS / TICK_MS;
 /** RFC 6455's handshake GUID. */
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 function destroySocket(this: Socket): void { this.destroy(); }
@@ -112,15 +141,16 @@ class WsClient implements Connection, RunWriter {
   private session: Session | null = null;
   private connecting: Promise<void> | null = null;
   private closed = false;
-  /** When tick() next has something to do: the connect deadline, then this socket's next ping. */
-  private due = Date.now() + CONNECT_TIMEOUT_MS;
+  /** The transport's tick when tick() next has something to do: the connect deadline, then this socket's next ping. */
+  due: number;
   alive = true;
   private readonly origin: string | null;
-  /** Made on the first frame: a connection that only listens holds none. */
+  /** Made on the first frame, dropped at a ping once it is full again: a connection that only listens holds none. */
   private budget: CommandBudget | null = null;
 
   constructor(private readonly ctx: EdgeContext, private readonly ws: Tagged, private readonly socket: Socket,
-    req: IncomingMessage, private readonly registry: Set<WsClient>, private readonly address: string) {
+    req: IncomingMessage, private readonly transport: WebSocketTransport, private readonly address: string) {
+    this.due = transport.ticks + CONNECT_TIMEOUT_TICKS;
     ctx.metrics.connections.inc({ transport: 'ws' });
     this.origin = req.headers.origin ?? null;
     ws[CLIENT] = this;
@@ -173,12 +203,14 @@ class WsClient implements Connection, RunWriter {
     else this.ws.close(code, reason.slice(0, 120));
   }
 
+  /** Called by the transport once `due` has come: the connect deadline passed, or the next ping is due. */
   tick(now: number): void {
-    if (now < this.due) return;
+    if (now < this.due || this.closed) return;
     if (!this.connecting) return this.close(CLOSE_CODES.protocol, 'no connect frame');
     if (!this.alive) return void this.ws.terminate();
+    if (this.budget?.forgettable()) this.budget = null;
     this.alive = false;
-    this.due = now + PING_INTERVAL_MS;
+    this.due = now + this.transport.pingTicks;
     this.ws.ping();
   }
 
@@ -272,7 +304,7 @@ class WsClient implements Connection, RunWriter {
       }
       this.session = s;
       this.connecting = CONNECTED;
-      this.due = Date.now() + Math.random() * PING_INTERVAL_MS; // spread pings over the interval
+      this.due = this.transport.ticks + 1 + Math.floor(Math.random() * this.transport.pingTicks); // spread pings over the interval
       push.attach(s, this);
       if (!resumed) return this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed });
       // The channels about to be resumed, so a client knows which ones it must subscribe again itself.
@@ -297,7 +329,7 @@ class WsClient implements Connection, RunWriter {
   onClose(code: number): void {
     const goodbye = !this.closed && code !== 1006 && code !== CLOSE_CODES.resume;
     this.closed = true;
-    this.registry.delete(this);
+    this.transport.clients.delete(this);
     this.ctx.limits.closed(this.address);
     this.ctx.metrics.connections.dec({ transport: 'ws' });
     const s = this.session;

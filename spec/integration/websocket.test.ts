@@ -239,3 +239,36 @@ describe('kicks while away', () => {
     assert.deepEqual(closed, { code: 4000, reason: 'account closed' });
   });
 });
+
+describe('keepalive', () => {
+  let t: TestNode;
+  before(async () => { t = await startTestNode({ pingSeconds: 0.5 }); });
+  after(async () => { await t.stop(); });
+
+  test('a client that stops answering pings is dropped and keeps its session; one that answers stays', async () => {
+    const mute = new TestClient(t.url.replace(/^http/, 'ws') + '/v1/ws', { autoPong: false });
+    let pings = 0;
+    mute.ws.on('ping', () => pings++);
+    await mute.opened;
+    mute.send({ type: 'connect', token: await t.token('mute') });
+    const connected = await mute.next((f) => f.type === 'connected');
+    await mute.subscribe('keepalive-room');
+    const { client: live } = await TestClient.connect(t.url, { token: await t.token('live') });
+    const closed = await mute.waitClosed(5000);
+    assert.equal(closed.code, 1006, 'dropped without a close handshake (a dead peer would not answer one)');
+    assert.ok(pings >= 1, 'it was pinged before being dropped');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(live.closed, null, 'a client that answers its pings stays connected');
+    const { client: back, connected: again } = await TestClient.connect(t.url, { session: connected.session as string });
+    assert.equal(again.resumed, true, 'the dropped client resumes its session');
+    for (const c of [live, back]) c.close();
+  });
+
+  test('a socket that never sends connect is closed after 10 s with the protocol error code', async () => {
+    const idle = new TestClient(t.url.replace(/^http/, 'ws') + '/v1/ws');
+    await idle.opened;
+    const closed = await idle.waitClosed(15_000);
+    assert.equal(closed.code, 4002);
+    assert.equal(closed.reason, 'no connect frame');
+  });
+});
