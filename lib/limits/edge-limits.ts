@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { HashpubError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { CommandBudget, LimitName, LimitOptions, Limits } from './limits.js';
-import { BucketMap, fullBucket, take, type Bucket } from './token-bucket.js';
+import { BucketMap, fullBucket, isFull, take, type Bucket } from './token-bucket.js';
 
 /** Seconds a client refused by a connection cap is told to wait (a connection must close first). */
 const CAP_RETRY_SECONDS = 5;
@@ -92,7 +92,10 @@ export class EdgeLimits implements Limits {
   }
 }
 
-/** A connection's command bucket and refusal count; created on its first frame (idle connections hold none). */
+/**
+ * A connection's command bucket and refusal count; created on its first frame and forgotten once it is full again
+ * (idle connections hold none: a subscriber that sent connect and subscribe an hour ago costs nothing here).
+ */
 class Budget implements CommandBudget {
   private readonly bucket: Bucket;
   private strikes = 0;
@@ -118,5 +121,12 @@ class Budget implements CommandBudget {
       this.strikes = 0;
     }
     return ++this.strikes >= o.abuseRefusals;
+  }
+
+  forgettable(): boolean {
+    const o = this.limits.options;
+    const now = this.limits.clock();
+    if (this.strikes > 0 && now - this.windowStart <= o.abuseWindowSeconds * 1000) return false;
+    return o.maxCommandsPerSecond <= 0 || isFull(this.bucket, o.maxCommandsPerSecond, Math.max(1, o.commandBurst), now);
   }
 }

@@ -34,6 +34,8 @@ export interface CommandBudget {
   take(): void;
   /** Notes a refusal sent to this connection; true when refusals within the abuse window reached the cap. */
   strike(): boolean;
+  /** True when the bucket is full again and no refusal is within the abuse window: a new budget would be the same. */
+  forgettable(): boolean;
 }
 
 /** The limits, as labels of `hashpub_refusals_total` (spec/protocol.md lists each with its default). */

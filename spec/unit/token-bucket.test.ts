@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BucketMap, fullBucket, isFull, take } from '../../lib/limits/token-bucket.js';
 import { parseOptions } from '../../lib/options.js';
+import { EdgeLimits } from '../../lib/limits/edge-limits.js';
+import { Metrics } from '../../lib/metrics.js';
 
 test('a bucket gives its burst at once, then one token per 1/rate seconds; the wait it answers is the time to the next token', () => {
   const b = fullBucket(3, 0);
@@ -42,4 +44,21 @@ test('limit options: 0 turns a limit off, negatives and non-addresses are refuse
   assert.throws(() => parseOptions({ maxSubscriptionsPerConnection: -1 }), /maxSubscriptionsPerConnection: must be a number >= 0/);
   assert.throws(() => parseOptions({ abuseWindowSeconds: 0 }), /abuseWindowSeconds/);
   assert.throws(() => parseOptions({ limitExemptAddresses: 'localhost' }), /limitExemptAddresses: "localhost" is not an IP address/);
+});
+
+test('a connection\'s command budget can be forgotten once full again, not while a refusal is within the abuse window', () => {
+  let now = 0;
+  const o = parseOptions({ maxCommandsPerSecond: 10, commandBurst: 5, abuseRefusals: 3, abuseWindowSeconds: 10 });
+  const budget = new EdgeLimits(o, new Metrics(), () => now).budget();
+  assert.equal(budget.forgettable(), true, 'a fresh budget is full');
+  for (let i = 0; i < 5; i++) budget.take();
+  assert.equal(budget.forgettable(), false, 'the burst is spent');
+  now = 499;
+  assert.equal(budget.forgettable(), false, '4.99 of 5 tokens back');
+  now = 500;
+  assert.equal(budget.forgettable(), true, 'full again after burst / rate = 0.5 s');
+  assert.equal(budget.strike(), false);
+  assert.equal(budget.forgettable(), false, 'a refusal within the window is remembered (the abuse count must hold)');
+  now = 10_501;
+  assert.equal(budget.forgettable(), true, 'the window passed');
 });
