@@ -9,6 +9,7 @@ import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NODE_FLAGS } from '../lib/cli/node-flags.js';
 import { sleep } from './support/proc.js';
 
 const CLK_TCK = 100; // Linux USER_HZ
@@ -71,9 +72,9 @@ export function spawnCli(bin: string, args: string[], cpus: string | null, track
   return { child, out: () => out, tail: () => err };
 }
 
-/** Extra Node.js flags for the node processes, from BENCH_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
+/** The Node.js flags of `hashpub start` (lib/cli/node-flags.ts), then any from BENCH_NODE_FLAGS (later ones win). */
 function nodeFlags(): string[] {
-  return (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  return [...NODE_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
 }
 
 /** Waits until the process's stdout matches `re`; throws if it exits first or after `ms`. */

@@ -27,6 +27,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../lib/cli/node-flags.js';
 import type { Histogram } from './support/histogram.js';
 import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type ServerStats } from './support/ipc.js';
 import { environment, runMain } from './support/main.js';
@@ -103,7 +104,8 @@ class ServerProc {
 
   static async start(kind: ServerKind): Promise<ServerProc> {
     const child = fork(SERVER_SCRIPTS[kind], [], {
-      execArgv: ['--expose-gc', ...SERVER_FLAGS],
+      // The ws floor runs with Node's defaults; hashpub with the flags `hashpub start` uses (lib/cli/node-flags.ts).
+      execArgv: ['--expose-gc', ...(kind === 'hashpub' ? NODE_FLAGS : []), ...SERVER_FLAGS],
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       env: { ...process.env, BENCH_API_KEY: API_KEY },
     });
@@ -377,7 +379,7 @@ async function main(): Promise<void> {
       sizes: SIZES, clientProcesses: CLIENT_PROCS, connectConcurrency: CONNECT_CONCURRENCY, burstConcurrency: BURST_CONCURRENCY,
       burstMessages: { '1000': 1000, '10000': 200 }, pacedDeliveriesPerSec: PACED_DELIVERIES_PER_S, pacedSeconds: Object.fromEntries(SIZES.map((n) => [n, pacedSeconds(n)])),
       payloadBytes: 'about 100 (data object)', publish: 'POST /v1/channels/bench/messages over undici Pool keep-alive',
-      serverExecArgv: ['--expose-gc'], idleWindowMs: IDLE_WINDOW_MS,
+      serverExecArgv: { ws: ['--expose-gc', ...SERVER_FLAGS], hashpub: ['--expose-gc', ...NODE_FLAGS, ...SERVER_FLAGS] }, idleWindowMs: IDLE_WINDOW_MS,
       notes: [
         'RSS/heap per connection = (after N connected+subscribed - before any client) / N, each after global.gc() twice and a settle.',
         'deliveries/s = deliveries received by all clients / (first publish -> last delivery).',

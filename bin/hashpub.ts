@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * The `hashpub` command: picks the command, parses its flags (lib/cli/), and runs it. Usage errors exit 2,
  * runtime failures exit 1; long-running commands (start, bootstrap, cluster) exit on signals.

@@ -14,7 +14,7 @@ const dir = await mkdtemp(join(tmpdir(), 'hashpub-bench-'));
 const node = createNode({
   host: '127.0.0.1', port: 0, data: process.env.BENCH_HASHPUB_DATA === ':memory:' ? ':memory:' : dir, allowAnonymous: true,
   apiKey: process.env.BENCH_API_KEY ?? 'k', logLevel: 'warn',
-  // No connection-accept budget (default 1000/s): the peers have none, and the load clients open thousands of
+  // No connection-accept budget (default 1500/s): the peers have none, and the load clients open thousands of
   // connections at once and do not retry a 1013 (with the budget on, 5,161 of 10,000 were refused and the
   // per-connection figures were over 4,839). bench/reconnect-storm.ts measures the budget.
   acceptPerSecond: 0,

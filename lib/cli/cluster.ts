@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from './node-flags.js';
 import { OptionsError } from '../errors.js';
 import { parseOptions } from '../options.js';
 import { generateSecret } from '../secrets.js';
@@ -84,7 +85,7 @@ function spawnNode(index: number, f: ClusterFlags, bootstrap: string, s: Require
   // Secrets go by env var (same as --secret/--api-key/--jwt-secret) so `ps` does not show them.
   const env = { ...process.env, HASHPUB_SECRET: s.secret, HASHPUB_API_KEY: s.apiKey, HASHPUB_JWT_SECRET: s.jwtSecret, [STOP_WITH_PARENT_ENV]: '1' };
   // Own process group: a terminal Ctrl-C reaches only this parent, which then stops the children in order.
-  const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
+  const proc = spawn(process.execPath, [...NODE_FLAGS, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
   const child: Child = { index, proc, url: null, tail: [] };
   const onLine = (line: string, fromStdout: boolean): void => {
     if (child.url === null) {
