@@ -214,7 +214,11 @@ interface Step {
   kernel: { tcpBuffersMB: number; slabMB: number; perConnKB: number | null; note: string };
   availableMB: number;
   idleNodeCpuPercentOfCore: { sum: number; perNode: number };
-  broadcast?: { deliveries: number; expected: number; elapsedMs: number; timedOut: boolean; p50Ms: number | null; p99Ms: number | null; published: boolean; error?: string };
+  broadcast?: { deliveries: number; expected: number; elapsedMs: number; timedOut: boolean; p50Ms: number | null; p99Ms: number | null; published: boolean; error?: string;
+    /** Subscriber sockets the load clients saw closed since they connected (each one a subscriber the broadcast cannot reach). */
+    closedSockets: number;
+    /** Why they closed: the server's close code, "no close frame" (dropped: a missed ping, a reset), or a socket error. */
+    closeReasons: Record<string, number> };
   falseDeaths?: number;
   membersMin?: number;
   clusterAnswerMaxMs?: number | null;
@@ -333,7 +337,7 @@ async function main(): Promise<void> {
       const s = sumReports(reports);
       const h = s.hist.summary();
       step.broadcast = { deliveries: s.deliveries, expected: s.expected, elapsedMs: round(s.lastAt > 0 ? s.lastAt - b0 : 0, 0), timedOut,
-        p50Ms: h.p50, p99Ms: h.p99, published, ...(published ? {} : { error: pub.lastError }) };
+        p50Ms: h.p50, p99Ms: h.p99, published, ...(published ? {} : { error: pub.lastError }), closedSockets: s.closed, closeReasons: s.closeReasons };
       const views = await slowestViews(c.nodes, 10_000);
       step.clusterAnswerMaxMs = views.some((v) => v === null) ? null : Math.max(...(views as number[]));
       step.membersMin = Math.min(...await memberCounts(c.nodes));
@@ -343,7 +347,7 @@ async function main(): Promise<void> {
       step.largestStallNode = stall.node;
       step.stallUnanswered = stall.unanswered;
       log(`step ${target}: broadcast ${published ? '' : `(publish FAILED: ${pub.lastError}) `}reached ${s.deliveries}/${s.expected} in ${step.broadcast.elapsedMs} ms ` +
-        `(p50 ${h.p50} p99 ${h.p99}); false deaths ${step.falseDeaths}; fewest members seen ${step.membersMin}/${NODES}; ` +
+        `(p50 ${h.p50} p99 ${h.p99}; ${s.closed} subscriber sockets closed: ${JSON.stringify(s.closeReasons)}); false deaths ${step.falseDeaths}; fewest members seen ${step.membersMin}/${NODES}; ` +
         `slowest /v1/cluster ${step.clusterAnswerMaxMs ?? 'no answer'} ms; largest event-loop stall ${stall.ms} ms (${stall.node}${stall.unanswered ? `, ${stall.unanswered} nodes unanswered` : ''})`);
       save(result);
       if (s.deliveries === s.expected && s.expected > 0 && published) result.reached = Math.max(result.reached, s.deliveries);

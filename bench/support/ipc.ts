@@ -55,6 +55,8 @@ export interface PhaseReport {
   cpuUs: number;
   /** Sockets closed by the server since connect. */
   closed: number;
+  /** Why those sockets closed, counted (clients that track it: lean-subscribers.ts). */
+  closeReasons?: Record<string, number>;
   done: boolean;
 }
 

@@ -147,9 +147,13 @@ export async function collect(clients: Array<Peer<ClientEvent>>, phase: number, 
 /** The client processes' phase reports added up: latency histograms merged, counts summed, the last delivery. */
 export function sumReports(reports: PhaseReport[]): {
   hist: Histogram; deliveries: number; expected: number; complete: number; dup: number; lastAt: number; clientCpu: number;
+  /** Sockets the clients saw closed (by the server or the network) since they connected. */
+  closed: number;
+  closeReasons: Record<string, number>;
 } {
   const hist = new Histogram();
-  let deliveries = 0, expected = 0, complete = 0, dup = 0, lastAt = 0, clientCpu = 0;
+  let deliveries = 0, expected = 0, complete = 0, dup = 0, lastAt = 0, clientCpu = 0, closed = 0;
+  const closeReasons: Record<string, number> = {};
   for (const r of reports) {
     hist.merge(r.latency);
     deliveries += r.received;
@@ -158,8 +162,10 @@ export function sumReports(reports: PhaseReport[]): {
     dup += r.overSockets;
     lastAt = Math.max(lastAt, r.lastAt);
     clientCpu += r.cpuUs;
+    closed += r.closed;
+    for (const [why, n] of Object.entries(r.closeReasons ?? {})) closeReasons[why] = (closeReasons[why] ?? 0) + n;
   }
-  return { hist, deliveries, expected, complete, dup, lastAt, clientCpu };
+  return { hist, deliveries, expected, complete, dup, lastAt, clientCpu, closed, closeReasons };
 }
 
 /**
