@@ -102,13 +102,13 @@ class Budget implements CommandBudget {
   private windowStart = 0;
 
   constructor(private readonly limits: EdgeLimits) {
-    this.bucket = fullBucket(Math.max(1, limits.options.commandBurst), limits.clock());
+    this.bucket = fullBucket(commandBurst(limits.options), limits.clock());
   }
 
   take(): void {
     const o = this.limits.options;
     if (o.maxCommandsPerSecond <= 0) return;
-    const wait = take(this.bucket, o.maxCommandsPerSecond, Math.max(1, o.commandBurst), this.limits.clock());
+    const wait = take(this.bucket, o.maxCommandsPerSecond, commandBurst(o), this.limits.clock());
     if (wait > 0) throw this.limits.refusal('commands', `more than ${o.maxCommandsPerSecond} commands per second on this connection`, wait);
   }
 
@@ -127,6 +127,9 @@ class Budget implements CommandBudget {
     const o = this.limits.options;
     const now = this.limits.clock();
     if (this.strikes > 0 && now - this.windowStart <= o.abuseWindowSeconds * 1000) return false;
-    return o.maxCommandsPerSecond <= 0 || isFull(this.bucket, o.maxCommandsPerSecond, Math.max(1, o.commandBurst), now);
+    return o.maxCommandsPerSecond <= 0 || isFull(this.bucket, o.maxCommandsPerSecond, commandBurst(o), now);
   }
 }
+
+/** A connection's command burst: at least one command. */
+const commandBurst = (o: LimitOptions): number => Math.max(1, o.commandBurst);
