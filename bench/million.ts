@@ -130,17 +130,32 @@ async function get(url: string, path: string, timeoutMs = 10_000): Promise<{ sta
   return { status: res.status, text: await res.text() };
 }
 
-/** hashpub_cluster_deaths_total summed over the nodes (a node that does not answer counts 0, and is counted). */
-async function deaths(nodes: Node[]): Promise<{ deaths: number; unanswered: number }> {
+/**
+ * A counter summed over the nodes, per value of `label` ('' when it has none): a node that does not answer
+ * counts 0, and is counted.
+ */
+async function sumCounter(nodes: Node[], name: string, label?: string): Promise<{ byLabel: Record<string, number>; total: number; unanswered: number }> {
   let unanswered = 0;
-  const all = await Promise.all(nodes.map(async (n) => {
+  const byLabel: Record<string, number> = {};
+  const re = new RegExp(`^${name}(?:\\{[^}]*?${label ? `${label}="([^"]*)"` : '()'}[^}]*\\})? (\\S+)$`);
+  await Promise.all(nodes.map(async (n) => {
     try {
-      return (await get(n.url, '/metrics')).text.split('\n').filter((l) => l.startsWith('hashpub_cluster_deaths_total'))
-        .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
-    } catch { unanswered++; return 0; }
+      for (const line of (await get(n.url, '/metrics')).text.split('\n')) {
+        const m = re.exec(line);
+        if (m) byLabel[m[1] ?? ''] = (byLabel[m[1] ?? ''] ?? 0) + Number(m[2]);
+      }
+    } catch { unanswered++; }
   }));
-  return { deaths: all.reduce((a, b) => a + b, 0), unanswered };
+  return { byLabel, total: Object.values(byLabel).reduce((a, b) => a + b, 0), unanswered };
 }
+
+/** hashpub_cluster_deaths_total summed over the nodes. */
+const deaths = async (nodes: Node[]) => (await sumCounter(nodes, 'hashpub_cluster_deaths_total')).total;
+/** Every WebSocket connection the nodes saw end since they started, by the server's reason (`hashpub_ws_disconnects_total`). */
+const serverDisconnects = async (nodes: Node[]) => {
+  const { byLabel, unanswered } = await sumCounter(nodes, 'hashpub_ws_disconnects_total', 'reason');
+  return { ...Object.fromEntries(Object.entries(byLabel).filter(([, n]) => n > 0)), ...(unanswered ? { unansweredNodes: unanswered } : {}) };
+};
 
 const memberCounts = (nodes: Node[]) => Promise.all(nodes.map(async (n) => {
   try { return (JSON.parse((await get(n.url, '/v1/cluster')).text) as { members: unknown[] }).members.length; } catch { return -1; }
@@ -220,6 +235,8 @@ interface Step {
     /** Why they closed: the server's close code, "no close frame" (dropped: a missed ping, a reset), or a socket error. */
     closeReasons: Record<string, number> };
   falseDeaths?: number;
+  /** WebSocket connections the nodes ended or saw end since the cluster started, by reason (hashpub_ws_disconnects_total). */
+  serverDisconnects?: Record<string, number>;
   membersMin?: number;
   clusterAnswerMaxMs?: number | null;
   largestStallMs?: number | null;
@@ -297,7 +314,10 @@ async function main(): Promise<void> {
           log(`  memory: ${Math.round(k.availableBytes / 1048576)} MB available: the clients stop connecting`);
           for (const cl of clients) cl.send({ cmd: 'halt' } satisfies ClientRequest);
         }
-        if (++ticks % 15 === 0) log(`  ... ${(k.tcpInUse - k1.tcpInUse) >> 1} connections open, ${Math.round(k.availableBytes / 1048576)} MB available`);
+        if (++ticks % 15 === 0) {
+          void serverDisconnects(c.nodes).then((d) => log(`  ... ${(k.tcpInUse - k1.tcpInUse) >> 1} connections open, ${Math.round(k.availableBytes / 1048576)} MB available; ` +
+            `server-side disconnects so far ${JSON.stringify(d)}`));
+        }
       }, 1000);
       const conn = await connectClients(clients, {
         urls: c.nodes.map((n) => n.url.replace(/^http/, 'ws') + '/v1/ws'), counts, batch: BATCH, protocol: 'hashpub', channel: CHANNEL,
@@ -341,14 +361,15 @@ async function main(): Promise<void> {
       const views = await slowestViews(c.nodes, 10_000);
       step.clusterAnswerMaxMs = views.some((v) => v === null) ? null : Math.max(...(views as number[]));
       step.membersMin = Math.min(...await memberCounts(c.nodes));
-      step.falseDeaths = (await deaths(c.nodes)).deaths - d0.deaths;
+      step.falseDeaths = await deaths(c.nodes) - d0;
+      step.serverDisconnects = await serverDisconnects(c.nodes);
       const stall = await largestStall(c.nodes, stepStart);
       step.largestStallMs = stall.ms;
       step.largestStallNode = stall.node;
       step.stallUnanswered = stall.unanswered;
       log(`step ${target}: broadcast ${published ? '' : `(publish FAILED: ${pub.lastError}) `}reached ${s.deliveries}/${s.expected} in ${step.broadcast.elapsedMs} ms ` +
         `(p50 ${h.p50} p99 ${h.p99}; ${s.closed} subscriber sockets closed: ${JSON.stringify(s.closeReasons)}); false deaths ${step.falseDeaths}; fewest members seen ${step.membersMin}/${NODES}; ` +
-        `slowest /v1/cluster ${step.clusterAnswerMaxMs ?? 'no answer'} ms; largest event-loop stall ${stall.ms} ms (${stall.node}${stall.unanswered ? `, ${stall.unanswered} nodes unanswered` : ''})`);
+        `slowest /v1/cluster ${step.clusterAnswerMaxMs ?? 'no answer'} ms; server-side disconnects ${JSON.stringify(step.serverDisconnects)}; largest event-loop stall ${stall.ms} ms (${stall.node}${stall.unanswered ? `, ${stall.unanswered} nodes unanswered` : ''})`);
       save(result);
       if (s.deliveries === s.expected && s.expected > 0 && published) result.reached = Math.max(result.reached, s.deliveries);
       if (haltedForMemory) { result.stopReason = `memory: MemAvailable fell below ${HALT_AVAILABLE_MB} MB at ${conn.ok} connections`; break; }

@@ -21,9 +21,10 @@ export class Metrics {
   readonly totals = { in: 0, out: 0 };
   readonly messagesOut = new Counter({ name: 'hashpub_messages_out_total', help: 'Message frames written to local clients', registers: [this.registry] });
   readonly errors = new Counter({ name: 'hashpub_errors_total', help: 'Errors answered to clients and API callers, by code', labelNames: ['code'], registers: [this.registry] });
-  readonly refusals = zeroed(new Counter({ name: 'hashpub_refusals_total', help: 'Requests refused with rate_limited, by limit (spec/protocol.md "Limits")', labelNames: ['limit'], registers: [this.registry] }), LIMIT_NAMES);
+  readonly refusals = zeroed(new Counter({ name: 'hashpub_refusals_total', help: 'Requests refused with rate_limited, by limit (spec/protocol.md "Limits")', labelNames: ['limit'], registers: [this.registry] }), LIMIT_NAMES, 'limit');
   readonly abuseDisconnects = new Counter({ name: 'hashpub_abuse_disconnects_total', help: 'WebSocket connections closed with 4429 after too many refusals', registers: [this.registry] });
   readonly acceptRefused = new Counter({ name: 'hashpub_accept_refused_total', help: 'New client connections refused by the accept budget (--accept-per-second), by transport', labelNames: ['transport'], registers: [this.registry] });
+  readonly wsDisconnects = zeroed(new Counter({ name: 'hashpub_ws_disconnects_total', help: 'WebSocket connections ended, by why: the client closed (client_closed) or vanished (dropped), or the server ended it (pong_timeout, slow, abuse, shutdown, or server_closed: a protocol error, auth refusal or API/hook disconnect)', labelNames: ['reason'], registers: [this.registry] }), WS_DISCONNECT_REASONS, 'reason');
   readonly slowDisconnects = new Counter({ name: 'hashpub_slow_disconnects_total', help: 'Clients disconnected because their output buffer passed the bound', registers: [this.registry] });
   readonly peerFrames = new Counter({ name: 'hashpub_peer_frames_total', help: 'Frames between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });
   readonly peerBytes = new Counter({ name: 'hashpub_peer_bytes_total', help: 'Bytes between cluster nodes, by direction and kind (owner, push, repl, cluster)', labelNames: ['direction', 'kind'], registers: [this.registry] });
@@ -84,7 +85,11 @@ export class Metrics {
 }
 
 /** Shows every label value from the start (0), so a dashboard sees the series before the first refusal. */
-function zeroed(counter: Counter<'limit'>, limits: readonly string[]): Counter<'limit'> {
-  for (const limit of limits) counter.inc({ limit }, 0);
+function zeroed<L extends string>(counter: Counter<L>, values: readonly string[], label: L): Counter<L> {
+  for (const value of values) counter.inc({ [label]: value } as Partial<Record<L, string>>, 0);
   return counter;
 }
+
+/** Why a WebSocket connection ended (`hashpub_ws_disconnects_total{reason}`). */
+export const WS_DISCONNECT_REASONS = ['client_closed', 'dropped', 'pong_timeout', 'slow', 'abuse', 'shutdown', 'server_closed'] as const;
+export type WsDisconnectReason = typeof WS_DISCONNECT_REASONS[number];

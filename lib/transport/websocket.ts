@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { EdgeContext } from '../context.js';
+import type { WsDisconnectReason } from '../metrics.js';
 import type { CommandBudget } from '../limits/limits.js';
 import { asHashpubError, CLOSE_CODES, HashpubError } from '../errors.js';
 import { checkClientFrame, type ClientFrame } from '../protocol/client-frames.js';
@@ -140,7 +141,9 @@ class WsClient implements Connection, RunWriter {
   readonly kind = 'ws' as const;
   private session: Session | null = null;
   private connecting: Promise<void> | null = null;
-  private closed = false;
+  /** Why the connection ended (null while open): the server's reason when it began the end. */
+  private ended: WsDisconnectReason | null = null;
+  private get closed(): boolean { return this.ended !== null; }
   /** The transport's tick when tick() next has something to do: the connect deadline, then this socket's next ping. */
   due: number;
   alive = true;
@@ -192,13 +195,13 @@ class WsClient implements Connection, RunWriter {
   private checkBuffered(): void {
     if (this.socket.writableLength > this.ctx.options.maxBufferedBytes) {
       this.ctx.metrics.slowDisconnects.inc();
-      this.close(CLOSE_CODES.slow, 'slow');
+      this.close(CLOSE_CODES.slow, 'slow', 'slow');
     }
   }
 
-  close(code: number, reason: string): void {
+  close(code: number, reason: string, why: WsDisconnectReason = code === CLOSE_CODES.shutdown ? 'shutdown' : 'server_closed'): void {
     if (this.closed) return;
-    this.closed = true;
+    this.ended = why;
     if (code === CLOSE_CODES.slow) this.ws.terminate(); // its buffer is full: a close frame would never get out
     else this.ws.close(code, reason.slice(0, 120));
   }
@@ -207,7 +210,10 @@ class WsClient implements Connection, RunWriter {
   tick(now: number): void {
     if (now < this.due || this.closed) return;
     if (!this.connecting) return this.close(CLOSE_CODES.protocol, 'no connect frame');
-    if (!this.alive) return void this.ws.terminate();
+    if (!this.alive) {
+      this.ended = 'pong_timeout';
+      return void this.ws.terminate();
+    }
     if (this.budget?.forgettable()) this.budget = null;
     this.alive = false;
     this.due = now + this.transport.pingTicks;
@@ -234,7 +240,7 @@ class WsClient implements Connection, RunWriter {
     const wait = String(this.ctx.options.abuseWindowSeconds);
     this.ctx.log.warn({ address: this.address, user: this.session?.user }, 'closing a connection refused too often (4429)');
     if (this.session) void this.ctx.push.end(this.session, 'rate_limited', CLOSE_CODES.rate_limited, wait);
-    this.close(CLOSE_CODES.rate_limited, wait);
+    this.close(CLOSE_CODES.rate_limited, wait, 'abuse');
     // Read nothing more: what the client already sent would only be parsed to be dropped. The close frame is out;
     // the socket goes after a second whether or not the client answers it.
     this.socket.pause();
@@ -328,7 +334,8 @@ class WsClient implements Connection, RunWriter {
    */
   onClose(code: number): void {
     const goodbye = !this.closed && code !== 1006 && code !== CLOSE_CODES.resume;
-    this.closed = true;
+    this.ended ??= code === 1006 ? 'dropped' : 'client_closed';
+    this.ctx.metrics.wsDisconnects.inc({ reason: this.ended });
     this.transport.clients.delete(this);
     this.ctx.limits.closed(this.address);
     this.ctx.metrics.connections.dec({ transport: 'ws' });

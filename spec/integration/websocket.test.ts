@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestNode, TestClient, type TestNode } from '../../lib/testing/index.js';
+import { startTestNode, TestClient, until, type TestNode } from '../../lib/testing/index.js';
 
 describe('WebSocket clients on one node', () => {
   let t: TestNode;
@@ -240,6 +240,14 @@ describe('kicks while away', () => {
   });
 });
 
+/** `hashpub_ws_disconnects_total{reason}` as the node's /metrics shows it. */
+async function disconnects(t: TestNode, reason: string): Promise<number> {
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  const m = new RegExp(`^hashpub_ws_disconnects_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text);
+  assert.ok(m, `/metrics has hashpub_ws_disconnects_total{reason="${reason}"}`);
+  return Number(m[1]);
+}
+
 describe('keepalive', () => {
   let t: TestNode;
   before(async () => { t = await startTestNode({ pingSeconds: 0.5 }); });
@@ -257,11 +265,15 @@ describe('keepalive', () => {
     const closed = await mute.waitClosed(5000);
     assert.equal(closed.code, 1006, 'dropped without a close handshake (a dead peer would not answer one)');
     assert.ok(pings >= 1, 'it was pinged before being dropped');
+    assert.equal(await disconnects(t, 'pong_timeout'), 1, '/metrics counts the drop as a pong timeout');
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(live.closed, null, 'a client that answers its pings stays connected');
     const { client: back, connected: again } = await TestClient.connect(t.url, { session: connected.session as string });
     assert.equal(again.resumed, true, 'the dropped client resumes its session');
-    for (const c of [live, back]) c.close();
+    live.ws.close(1000); // a goodbye
+    back.close(); // the socket vanishes (no close frame)
+    await until('both ends counted', 5000, async () => await disconnects(t, 'client_closed') === 1 && await disconnects(t, 'dropped') === 1);
+    assert.equal(await disconnects(t, 'pong_timeout'), 1);
   });
 
   test('a socket that never sends connect is closed after 10 s with the protocol error code', async () => {
