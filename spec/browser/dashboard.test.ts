@@ -32,9 +32,9 @@ describe('the dashboard in Chromium', () => {
     const page = await browser.open(`${a!.url}/`);
     // Predicates are functions, not strings: the page's Content-Security-Policy forbids eval.
     const textMatches = (sel: string, re: RegExp) => page.waitForFunction(([s, src]) =>
-      new RegExp(src!).test((globalThis as any).document.querySelector(s)?.textContent ?? ''), [sel, re.source], { timeout: 10_000, polling: 50 });
+      new RegExp(src!).test((globalThis as any).document.querySelector(s)?.textContent ?? ''), [sel, re.source], { timeout: 20_000, polling: 50 });
     const count = (sel: string, n: number) => page.waitForFunction(([s, k]) =>
-      (globalThis as any).document.querySelectorAll(s).length === k, [sel, n] as const, { timeout: 10_000, polling: 50 });
+      (globalThis as any).document.querySelectorAll(s).length === k, [sel, n] as const, { timeout: 20_000, polling: 50 });
     const positive = /^(?!0(\.0)?$)[\d.,]+$/;
     assert.equal(new URL(page.url()).pathname, '/dashboard', '/ leads to the dashboard');
     await page.fill('#key', 'wrong');

@@ -26,7 +26,7 @@ describe('native browser APIs from a page on another origin', () => {
     await other?.close();
   });
 
-  const waitIn = (page: Page, expr: string, ms = 10_000) => page.waitForFunction(expr, undefined, { timeout: ms, polling: 50 });
+  const waitIn = (page: Page, expr: string, ms = 20_000) => page.waitForFunction(expr, undefined, { timeout: ms, polling: 50 });
 
   test('native WebSocket, EventSource and fetch (with a preflighted Authorization header) all work', async () => {
     const page = await browser.open(`${app.origin}/`);
