@@ -219,7 +219,10 @@ const MB = (b: number) => round(b / 1048576, 1);
 
 interface Step {
   target: number;
+  /** Subscribers open when the clients finished connecting. */
   connected: number;
+  /** Subscribers that were connected and closed again before the clients finished (not reopened). */
+  closedWhileConnecting: number;
   failedAttempts: number;
   errors: string[];
   connectS: number;
@@ -330,7 +333,7 @@ async function main(): Promise<void> {
       const k = kernel();
       const kernelGrowth = (k.tcpMemBytes - k0.tcpMemBytes) + (k.slabBytes - k0.slabBytes);
       const step: Step = {
-        target, connected: conn.ok, failedAttempts: conn.failed, errors: conn.errors.slice(0, 20), connectS: round(conn.ms / 1000, 1),
+        target, connected: conn.ok, closedWhileConnecting: conn.closed ?? 0, failedAttempts: conn.failed, errors: conn.errors.slice(0, 20), connectS: round(conn.ms / 1000, 1),
         nodeRssMB: { sum: MB(rssSum), min: MB(Math.min(...nodeRss)), max: MB(Math.max(...nodeRss)) },
         nodeRssPerConnKB: conn.ok > 0 ? round((rssSum - rss0.reduce((a, b) => a + b, 0)) / conn.ok / 1024, 2) : null,
         clientRssMB: MB(clientRss),
@@ -343,7 +346,7 @@ async function main(): Promise<void> {
         idleNodeCpuPercentOfCore: await idleCpu(c.nodes, 10_000),
       };
       result.steps.push(step);
-      log(`step ${target}: ${conn.ok} connected in ${step.connectS} s (${conn.failed} failed attempts${conn.errors.length ? ': ' + conn.errors.slice(0, 3).join('; ') : ''}); ` +
+      log(`step ${target}: ${conn.ok} connected in ${step.connectS} s, ${step.closedWhileConnecting} closed again meanwhile (${conn.failed} failed attempts${conn.errors.length ? ': ' + conn.errors.slice(0, 3).join('; ') : ''}); ` +
         `nodes ${step.nodeRssMB.sum} MB (${step.nodeRssPerConnKB} KB/conn), clients ${step.clientRssMB} MB (${MB(clientRss - clientRss0)} MB grown), ` +
         `kernel +${step.kernel.tcpBuffersMB} MB buffers +${step.kernel.slabMB} MB slab (${step.kernel.perConnKB} KB/conn, both ends), ` +
         `${step.availableMB} MB available; idle CPU ${step.idleNodeCpuPercentOfCore.sum}% of a core (${step.idleNodeCpuPercentOfCore.perNode}% per node)`);

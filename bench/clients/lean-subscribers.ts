@@ -162,7 +162,7 @@ async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise
   const grown = new Uint32Array(subs.length);
   grown.set(tally.perSocket.subarray(0, Math.min(tally.perSocket.length, subs.length)));
   tally.perSocket = grown;
-  return { ev: 'connected', ok: subs.length, failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
+  return { ev: 'connected', ok: subs.length - closed, closed, failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
 }
 
 process.on('message', async (raw) => {

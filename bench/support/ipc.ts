@@ -31,7 +31,10 @@ export type ClientRequest =
 
 export interface ConnectResult {
   ev: 'connected';
+  /** Sockets open and subscribed when the answer was sent. */
   ok: number;
+  /** Subscribed sockets that closed again before then (lean-subscribers only): they count in `ok` of no client. */
+  closed?: number;
   failed: number;
   errors: string[];
   ms: number;

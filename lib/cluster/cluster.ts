@@ -174,9 +174,13 @@ export class Cluster {
     this.router.attach(membership, rpc);
     let view = membership.members();
     let joined = new Set<string>();
-    // Others need failure detection (heartbeats + a suspicion of failureTimeoutMs) to fail this node over: a stall
-    // well below that is harmless, one near it may not be.
-    this.stallWatch = new StallWatch(Math.min(1000, o.failureTimeoutMs / 3), (stalledMs) => {
+    // Others fail this node over only after it was silent for 3 of its heartbeats (suspected) AND then for
+    // failureTimeoutMs more (the shortest suspicion, confirmed by another member; a port probe of a stalled
+    // process is not refused): a stall shorter than failureTimeoutMs cannot have cost it its channels. Reacting to
+    // shorter ones is not free: every node of an overloaded machine stalls for a second now and then, and each
+    // reaction re-registers all of the node's subscriptions at their owners (54 nodes doing so at 1 s sank a
+    // 375,000-subscriber cluster, bench/results/million-2026-12-03-500k-disconnects.json).
+    this.stallWatch = new StallWatch(o.failureTimeoutMs, (stalledMs) => {
       log.warn({ stalledMs: Math.round(stalledMs) }, 'this node stood still: it drops its channels (others may have taken them over) and registers its subscriptions again');
       this.deps.owner().dropChannels(() => true);
       this.deps.push().reregister(() => true).catch((err) => log.error({ err }, 're-registering subscriptions failed'));

@@ -10,10 +10,16 @@ import type { Claims, Message, StreamPosition, UserId } from '../protocol/types.
 import { Delivery, skipped } from './delivery.js';
 import { Hub } from './hub.js';
 import { PresenceMirrors } from './presence-mirror.js';
-import { reregisterOne, type Announce } from './reregister.js';
+import { limitConcurrency, reregisterOne, type Announce, type Subscribe } from './reregister.js';
 import { Session, type Connection, type Sub } from './session.js';
 
 export type { Announce } from './reregister.js';
+
+/**
+ * Re-registrations in flight at once (each a round trip to an owner): 20,000 sent together when this node
+ * stalled or an owner moved would queue at one owner until they time out and are all sent again.
+ */
+const REREGISTER_CONCURRENCY = 64;
 
 export interface PushServiceDeps {
   router: Router;
@@ -48,6 +54,8 @@ export class PushService implements PushTarget {
   private readonly mirrors = new PresenceMirrors(this.hub);
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** subscribe(), as re-registrations call it: at most REREGISTER_CONCURRENCY at a time (their retry waits hold no slot). */
+  private readonly reregisterSubscribe: Subscribe = limitConcurrency(REREGISTER_CONCURRENCY, this.subscribe.bind(this));
 
   constructor(private readonly deps: PushServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -299,7 +307,7 @@ export class PushService implements PushTarget {
     for (const s of this.sessions.values()) {
       if (s.away) continue; // registered nowhere until it resumes (at the owner of that time)
       for (const [channel, sub] of s.subs) {
-        if (sub.pending === null && filter(channel)) work.push(reregisterOne(this.subscribe.bind(this), this.deps.log, s, channel, sub));
+        if (sub.pending === null && filter(channel)) work.push(reregisterOne(this.reregisterSubscribe, this.deps.log, s, channel, sub));
       }
     }
     await Promise.all(work);

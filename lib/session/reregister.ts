@@ -49,3 +49,23 @@ export async function reregisterOne(subscribe: Subscribe, log: Logger, s: Sessio
   }
   if (!s.ended && !s.subs.has(channel)) s.conn?.send(new Prepared('kicked', { type: 'kicked', channel, reason: 'unavailable' }), s);
 }
+
+/** `fn` with at most `n` calls running at once; the rest wait their turn in call order. */
+export function limitConcurrency<A extends unknown[], R>(n: number, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  let running = 0;
+  let waiting: Array<() => void> = [];
+  let head = 0; // waiting[head] is next: shift() would copy the whole queue each time
+  return async (...args: A): Promise<R> => {
+    if (running >= n) await new Promise<void>((r) => waiting.push(r));
+    else running++;
+    try {
+      return await fn(...args);
+    } finally {
+      if (head < waiting.length) {
+        const next = waiting[head++]!;
+        if (head === waiting.length) { waiting = []; head = 0; }
+        next(); // the slot passes on: `running` stays
+      } else running--;
+    }
+  };
+}
