@@ -134,27 +134,36 @@ async function get(url: string, path: string, timeoutMs = 10_000): Promise<{ sta
  * A counter summed over the nodes, per value of `label` ('' when it has none): a node that does not answer
  * counts 0, and is counted.
  */
-async function sumCounter(nodes: Node[], name: string, label?: string): Promise<{ byLabel: Record<string, number>; total: number; unanswered: number }> {
+async function sumCounter(nodes: Node[], name: string, label?: string):
+  Promise<{ byLabel: Record<string, number>; total: number; unanswered: number; perNode: Array<Record<string, number>> }> {
   let unanswered = 0;
   const byLabel: Record<string, number> = {};
+  const perNode = nodes.map(() => ({} as Record<string, number>));
   const re = new RegExp(`^${name}(?:\\{[^}]*?${label ? `${label}="([^"]*)"` : '()'}[^}]*\\})? (\\S+)$`);
-  await Promise.all(nodes.map(async (n) => {
+  await Promise.all(nodes.map(async (n, i) => {
     try {
       for (const line of (await get(n.url, '/metrics')).text.split('\n')) {
         const m = re.exec(line);
-        if (m) byLabel[m[1] ?? ''] = (byLabel[m[1] ?? ''] ?? 0) + Number(m[2]);
+        if (!m) continue;
+        byLabel[m[1] ?? ''] = (byLabel[m[1] ?? ''] ?? 0) + Number(m[2]);
+        perNode[i]![m[1] ?? ''] = Number(m[2]);
       }
     } catch { unanswered++; }
   }));
-  return { byLabel, total: Object.values(byLabel).reduce((a, b) => a + b, 0), unanswered };
+  return { byLabel, total: Object.values(byLabel).reduce((a, b) => a + b, 0), unanswered, perNode };
 }
 
 /** hashpub_cluster_deaths_total summed over the nodes. */
 const deaths = async (nodes: Node[]) => (await sumCounter(nodes, 'hashpub_cluster_deaths_total')).total;
 /** Every WebSocket connection the nodes saw end since they started, by the server's reason (`hashpub_ws_disconnects_total`). */
 const serverDisconnects = async (nodes: Node[]) => {
-  const { byLabel, unanswered } = await sumCounter(nodes, 'hashpub_ws_disconnects_total', 'reason');
-  return { ...Object.fromEntries(Object.entries(byLabel).filter(([, n]) => n > 0)), ...(unanswered ? { unansweredNodes: unanswered } : {}) };
+  const { byLabel, unanswered, perNode } = await sumCounter(nodes, 'hashpub_ws_disconnects_total', 'reason');
+  const pongTimeouts = perNode.map((r) => r.pong_timeout ?? 0);
+  return {
+    ...Object.fromEntries(Object.entries(byLabel).filter(([, n]) => n > 0)),
+    ...(byLabel.pong_timeout ? { pongTimeoutNodes: pongTimeouts.filter((n) => n > 0).length, pongTimeoutMostOnOneNode: Math.max(...pongTimeouts) } : {}),
+    ...(unanswered ? { unansweredNodes: unanswered } : {}),
+  };
 };
 
 const memberCounts = (nodes: Node[]) => Promise.all(nodes.map(async (n) => {
@@ -223,6 +232,8 @@ interface Step {
   connected: number;
   /** Subscribers that were connected and closed again before the clients finished (not reopened). */
   closedWhileConnecting: number;
+  /** The longest event-loop delay of any load client while connecting. */
+  clientMaxLoopDelayMs: number;
   failedAttempts: number;
   errors: string[];
   connectS: number;
@@ -333,7 +344,7 @@ async function main(): Promise<void> {
       const k = kernel();
       const kernelGrowth = (k.tcpMemBytes - k0.tcpMemBytes) + (k.slabBytes - k0.slabBytes);
       const step: Step = {
-        target, connected: conn.ok, closedWhileConnecting: conn.closed ?? 0, failedAttempts: conn.failed, errors: conn.errors.slice(0, 20), connectS: round(conn.ms / 1000, 1),
+        target, connected: conn.ok, closedWhileConnecting: conn.closed ?? 0, clientMaxLoopDelayMs: conn.maxLoopDelayMs ?? 0, failedAttempts: conn.failed, errors: conn.errors.slice(0, 20), connectS: round(conn.ms / 1000, 1),
         nodeRssMB: { sum: MB(rssSum), min: MB(Math.min(...nodeRss)), max: MB(Math.max(...nodeRss)) },
         nodeRssPerConnKB: conn.ok > 0 ? round((rssSum - rss0.reduce((a, b) => a + b, 0)) / conn.ok / 1024, 2) : null,
         clientRssMB: MB(clientRss),
@@ -346,7 +357,7 @@ async function main(): Promise<void> {
         idleNodeCpuPercentOfCore: await idleCpu(c.nodes, 10_000),
       };
       result.steps.push(step);
-      log(`step ${target}: ${conn.ok} connected in ${step.connectS} s, ${step.closedWhileConnecting} closed again meanwhile (${conn.failed} failed attempts${conn.errors.length ? ': ' + conn.errors.slice(0, 3).join('; ') : ''}); ` +
+      log(`step ${target}: ${conn.ok} connected in ${step.connectS} s, ${step.closedWhileConnecting} closed again meanwhile, longest client loop delay ${step.clientMaxLoopDelayMs} ms (${conn.failed} failed attempts${conn.errors.length ? ': ' + conn.errors.slice(0, 3).join('; ') : ''}); ` +
         `nodes ${step.nodeRssMB.sum} MB (${step.nodeRssPerConnKB} KB/conn), clients ${step.clientRssMB} MB (${MB(clientRss - clientRss0)} MB grown), ` +
         `kernel +${step.kernel.tcpBuffersMB} MB buffers +${step.kernel.slabMB} MB slab (${step.kernel.perConnKB} KB/conn, both ends), ` +
         `${step.availableMB} MB available; idle CPU ${step.idleNodeCpuPercentOfCore.sum}% of a core (${step.idleNodeCpuPercentOfCore.perNode}% per node)`);

@@ -11,6 +11,7 @@
  * Sockets bind to `localAddress` (127.0.0.x) when given, so the 4-tuple space of one source address is not the
  * limit.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult } from '../support/ipc.js';
 import { P_KEY, PhaseTally, readInt, T_KEY } from '../support/tally.js';
@@ -127,6 +128,8 @@ const report = (done: boolean) => ({ ...tally.report(done, subs.length, subs.len
 
 async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise<ConnectResult> {
   const start = nowMs();
+  const delay = monitorEventLoopDelay({ resolution: 20 });
+  delay.enable();
   const deadline = start + req.deadlineMs;
   const url = new URL(req.url);
   let failed = 0;
@@ -162,7 +165,8 @@ async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise
   const grown = new Uint32Array(subs.length);
   grown.set(tally.perSocket.subarray(0, Math.min(tally.perSocket.length, subs.length)));
   tally.perSocket = grown;
-  return { ev: 'connected', ok: subs.length - closed, closed, failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
+  delay.disable();
+  return { ev: 'connected', ok: subs.length - closed, closed, maxLoopDelayMs: Math.round(delay.max / 1e6), failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
 }
 
 process.on('message', async (raw) => {

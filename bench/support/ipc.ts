@@ -35,6 +35,9 @@ export interface ConnectResult {
   ok: number;
   /** Subscribed sockets that closed again before then (lean-subscribers only): they count in `ok` of no client. */
   closed?: number;
+  /** The load client's own longest event-loop delay while connecting (lean-subscribers only): a client that stood
+   * still longer than the server's ping interval would be dropped for not answering. */
+  maxLoopDelayMs?: number;
   failed: number;
   errors: string[];
   ms: number;

@@ -206,7 +206,8 @@ export async function connectClients(clients: Array<Peer<ClientEvent>>, opts: {
   const res = await Promise.all(clients.map((c) =>
     c.next((m) => m.ev === 'connected', opts.deadlineMs + opts.answerSlackMs, 'connect') as Promise<ConnectResult>));
   return {
-    ok: res.reduce((a, r) => a + r.ok, 0), closed: res.reduce((a, r) => a + (r.closed ?? 0), 0), failed: res.reduce((a, r) => a + r.failed, 0),
+    ok: res.reduce((a, r) => a + r.ok, 0), closed: res.reduce((a, r) => a + (r.closed ?? 0), 0),
+    maxLoopDelayMs: Math.max(0, ...res.map((r) => r.maxLoopDelayMs ?? 0)), failed: res.reduce((a, r) => a + r.failed, 0),
     errors: res.flatMap((r) => r.errors), ms: round(nowMs() - t, 0), perProcess: res.map((r) => r.ok),
   };
 }

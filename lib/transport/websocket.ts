@@ -97,7 +97,9 @@ export class WebSocketTransport {
     for (const c of this.clients) if (c.due <= now) due.push(c);
     this.dueNow = due;
     this.dueAt = 0;
-    if (due.length > 0) this.serveDue();
+    // Served after this turn's reads (setImmediate runs after the poll phase, timers before it): when the loop ran
+    // late, pongs that came meanwhile are read before their sockets are judged.
+    if (due.length > 0) setImmediate(this.serveDue);
   }
 
   private readonly serveDue = (): void => {
