@@ -21,7 +21,7 @@
  * Results: bench/results/million-<date>.json (rewritten after every step, so a cut-off run keeps its steps).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/million.js [--nodes 54] [--steps 100000,250000,500000,1000000]
- *     [--addresses N (default: one per node)] [--memory] [--minutes 60] [--quick] [--out name.json]
+ *     [--addresses N (default: one per node)] [--memory] [--minutes 60] [--quick] [--out name.json] [--client-prof DIR]
  * Loopback only; every child (the cluster's nodes too) is killed on exit; every wait is bounded.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -44,6 +44,8 @@ const flag = (name: string): string | undefined => {
 };
 const QUICK = argv.includes('--quick');
 const MEMORY = argv.includes('--memory');
+/** --client-prof DIR: each load client writes a V8 CPU profile there when it exits (to find what holds its loop). */
+const CLIENT_PROF = flag('client-prof');
 const NODES = Number(flag('nodes') ?? (QUICK ? 3 : 54));
 const STEPS = (flag('steps') ?? (QUICK ? '3000,6000' : '100000,250000,500000,1000000')).split(',').map(Number).filter((x) => x > 0);
 /**
@@ -306,7 +308,8 @@ async function main(): Promise<void> {
   log(`idle: ${result.cluster.idleRssMB.sum} MB RSS (${result.cluster.idleRssMB.perNode} per node), CPU ${idle.sum}% of a core (${idle.perNode}% per node)`);
   save(result);
 
-  const clients = c.nodes.map((n, i) => new Peer<ClientEvent>(`client ${i}`, fork(CLIENT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
+  const clients = c.nodes.map((n, i) => new Peer<ClientEvent>(`client ${i}`, fork(CLIENT, [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: CLIENT_PROF ? ['--cpu-prof', '--cpu-prof-interval=10000', `--cpu-prof-dir=${CLIENT_PROF}`] : [] })));
   const clientRss0 = clients.reduce((a, cl) => a + procStat(cl.child.pid!).rss, 0);
   const k1 = kernel();
   const pub = new Publisher(c.nodes[0]!.url, { connections: 1, apiKey: API_KEY, path: `/v1/channels/${CHANNEL}/messages` });

@@ -41,6 +41,19 @@ function onSubscribedClose(sock: Socket): void {
 }
 let halted = false;
 
+// Says when this process's own loop stood still for over 5 s (a server drops a socket whose ping waits 25 s for its
+// pong): when, and what it held then.
+let lastBeat = nowMs();
+setInterval(() => {
+  const now = nowMs();
+  if (now - lastBeat > 5000) {
+    const m = process.memoryUsage();
+    process.stderr.write(`[lean-subscribers ${process.pid}] loop stood still ${Math.round(now - lastBeat)} ms at ${new Date().toISOString()}: ` +
+      `${subs.length} subscribed, ${closed} closed, rss ${Math.round(m.rss / 1048576)} MB, heap ${Math.round(m.heapUsed / 1048576)} MB\n`);
+  }
+  lastBeat = now;
+}, 1000).unref();
+
 /** Opens one subscriber; resolves once it is connected and subscribed. */
 function open(url: URL, channel: string, localAddress: string | undefined, timeoutMs: number): Promise<Sub> {
   return new Promise((resolve, reject) => {
