@@ -290,7 +290,7 @@ async function idleCpu(nodes: Node[], ms: number): Promise<{ sum: number; perNod
 async function main(): Promise<void> {
   const result: Result = {
     bench: 'million', date: started.toISOString(), steps: [], reached: 0, stopReason: 'all steps done',
-    config: { nodes: NODES, steps: STEPS, sourceAddresses: SOURCES, nodeEnv: { HASHPUB_LIMIT_EXEMPT_ADDRESSES: EXEMPT.join(',') }, store: MEMORY ? ':memory:' : 'default data dir', clientProcesses: NODES,
+    config: { nodes: NODES, steps: STEPS, sourceAddresses: SOURCES, nodeEnv: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('HASHPUB_'))), HASHPUB_LIMIT_EXEMPT_ADDRESSES: EXEMPT.join(',') }, store: MEMORY ? ':memory:' : 'default data dir', clientProcesses: NODES,
       client: 'bench/clients/lean-subscribers.ts', connectBatchPerProcess: BATCH, perProcessCap: PER_PROCESS_CAP, minutes: MINUTES },
   };
   const deadline = Date.now() + MINUTES * 60_000;
