@@ -21,7 +21,7 @@
  * Results: bench/results/million-<date>.json (rewritten after every step, so a cut-off run keeps its steps).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/million.js [--nodes 54] [--steps 100000,250000,500000,1000000]
- *     [--addresses N (default: one per node)] [--memory] [--minutes 60] [--quick] [--out name.json] [--client-prof DIR]
+ *     [--addresses N (default: one per node)] [--memory] [--minutes 60] [--quick] [--out name.json] [--client-prof DIR] [--unpaced]
  * Loopback only; every child (the cluster's nodes too) is killed on exit; every wait is bounded.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -46,6 +46,11 @@ const QUICK = argv.includes('--quick');
 const MEMORY = argv.includes('--memory');
 /** --client-prof DIR: each load client writes a V8 CPU profile there when it exits (to find what holds its loop). */
 const CLIENT_PROF = flag('client-prof');
+/**
+ * Load clients pace their opens by their own event loop (they hold back while it runs over a second late: their
+ * sockets would miss pings). --unpaced opens as fast as the batches go (the runs before 2026-12-03 15:00).
+ */
+const PACED = !argv.includes('--unpaced');
 const NODES = Number(flag('nodes') ?? (QUICK ? 3 : 54));
 const STEPS = (flag('steps') ?? (QUICK ? '3000,6000' : '100000,250000,500000,1000000')).split(',').map(Number).filter((x) => x > 0);
 /**
@@ -236,6 +241,8 @@ interface Step {
   closedWhileConnecting: number;
   /** The longest event-loop delay of any load client while connecting. */
   clientMaxLoopDelayMs: number;
+  /** The longest any load client held back its opens because its own loop ran late (paced clients). */
+  clientPausedMsMax: number;
   failedAttempts: number;
   errors: string[];
   connectS: number;
@@ -290,7 +297,7 @@ async function idleCpu(nodes: Node[], ms: number): Promise<{ sum: number; perNod
 async function main(): Promise<void> {
   const result: Result = {
     bench: 'million', date: started.toISOString(), steps: [], reached: 0, stopReason: 'all steps done',
-    config: { nodes: NODES, steps: STEPS, sourceAddresses: SOURCES, nodeEnv: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('HASHPUB_'))), HASHPUB_LIMIT_EXEMPT_ADDRESSES: EXEMPT.join(',') }, store: MEMORY ? ':memory:' : 'default data dir', clientProcesses: NODES,
+    config: { nodes: NODES, steps: STEPS, sourceAddresses: SOURCES, nodeEnv: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('HASHPUB_'))), HASHPUB_LIMIT_EXEMPT_ADDRESSES: EXEMPT.join(',') }, store: MEMORY ? ':memory:' : 'default data dir', clientProcesses: NODES, pacedClients: PACED,
       client: 'bench/clients/lean-subscribers.ts', connectBatchPerProcess: BATCH, perProcessCap: PER_PROCESS_CAP, minutes: MINUTES },
   };
   const deadline = Date.now() + MINUTES * 60_000;
@@ -338,7 +345,7 @@ async function main(): Promise<void> {
       }, 1000);
       const conn = await connectClients(clients, {
         urls: c.nodes.map((n) => n.url.replace(/^http/, 'ws') + '/v1/ws'), counts, batch: BATCH, protocol: 'hashpub', channel: CHANNEL,
-        deadlineMs: stepDeadlineMs, answerSlackMs: 60_000, localAddresses: c.nodes.map((_, i) => SOURCES[i % ADDRESSES]!),
+        deadlineMs: stepDeadlineMs, answerSlackMs: 60_000, localAddresses: c.nodes.map((_, i) => SOURCES[i % ADDRESSES]!), paced: PACED,
       }).finally(() => clearInterval(progress));
       await sleep(3000);
       const nodeRss = c.nodes.map((n) => procStat(n.pid).rss);
@@ -347,7 +354,7 @@ async function main(): Promise<void> {
       const k = kernel();
       const kernelGrowth = (k.tcpMemBytes - k0.tcpMemBytes) + (k.slabBytes - k0.slabBytes);
       const step: Step = {
-        target, connected: conn.ok, closedWhileConnecting: conn.closed ?? 0, clientMaxLoopDelayMs: conn.maxLoopDelayMs ?? 0, failedAttempts: conn.failed, errors: conn.errors.slice(0, 20), connectS: round(conn.ms / 1000, 1),
+        target, connected: conn.ok, closedWhileConnecting: conn.closed ?? 0, clientMaxLoopDelayMs: conn.maxLoopDelayMs ?? 0, clientPausedMsMax: conn.pausedMs ?? 0, failedAttempts: conn.failed, errors: conn.errors.slice(0, 20), connectS: round(conn.ms / 1000, 1),
         nodeRssMB: { sum: MB(rssSum), min: MB(Math.min(...nodeRss)), max: MB(Math.max(...nodeRss)) },
         nodeRssPerConnKB: conn.ok > 0 ? round((rssSum - rss0.reduce((a, b) => a + b, 0)) / conn.ok / 1024, 2) : null,
         clientRssMB: MB(clientRss),
@@ -360,7 +367,7 @@ async function main(): Promise<void> {
         idleNodeCpuPercentOfCore: await idleCpu(c.nodes, 10_000),
       };
       result.steps.push(step);
-      log(`step ${target}: ${conn.ok} connected in ${step.connectS} s, ${step.closedWhileConnecting} closed again meanwhile, longest client loop delay ${step.clientMaxLoopDelayMs} ms (${conn.failed} failed attempts${conn.errors.length ? ': ' + conn.errors.slice(0, 3).join('; ') : ''}); ` +
+      log(`step ${target}: ${conn.ok} connected in ${step.connectS} s, ${step.closedWhileConnecting} closed again meanwhile, longest client loop delay ${step.clientMaxLoopDelayMs} ms, a client held back its opens for up to ${step.clientPausedMsMax} ms (${conn.failed} failed attempts${conn.errors.length ? ': ' + conn.errors.slice(0, 3).join('; ') : ''}); ` +
         `nodes ${step.nodeRssMB.sum} MB (${step.nodeRssPerConnKB} KB/conn), clients ${step.clientRssMB} MB (${MB(clientRss - clientRss0)} MB grown), ` +
         `kernel +${step.kernel.tcpBuffersMB} MB buffers +${step.kernel.slabMB} MB slab (${step.kernel.perConnKB} KB/conn, both ends), ` +
         `${step.availableMB} MB available; idle CPU ${step.idleNodeCpuPercentOfCore.sum}% of a core (${step.idleNodeCpuPercentOfCore.perNode}% per node)`);

@@ -44,8 +44,11 @@ let halted = false;
 // Says when this process's own loop stood still for over 5 s (a server drops a socket whose ping waits 25 s for its
 // pong): when, and what it held then.
 let lastBeat = nowMs();
+/** The last 1 s beat came over a second late: this process gets too little CPU to keep up (see connect()). */
+let lagging = false;
 setInterval(() => {
   const now = nowMs();
+  lagging = now - lastBeat > 2000;
   if (now - lastBeat > 5000) {
     const m = process.memoryUsage();
     process.stderr.write(`[lean-subscribers ${process.pid}] loop stood still ${Math.round(now - lastBeat)} ms at ${new Date().toISOString()}: ` +
@@ -149,7 +152,16 @@ async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise
   const errors = new Map<string, number>();
   // Failed attempts (refused by the accept budget, timed out) are retried until the deadline.
   halted = false;
+  let pausedMs = 0;
   while (subs.length < req.count && nowMs() < deadline && !halted) {
+    // Paced by this process's own loop: while it runs late, the sockets it holds would miss their pings (the server
+    // drops a socket whose pong has not come by the next ping), so it opens no more until it keeps up again.
+    if (req.paced && lagging) {
+      const t = nowMs();
+      while (lagging && nowMs() < deadline && !halted) await new Promise((r) => setTimeout(r, 250));
+      pausedMs += nowMs() - t;
+      continue;
+    }
     const n = Math.min(req.batch, req.count - subs.length);
     const timeout = Math.max(1000, Math.min(15_000, deadline - nowMs()));
     const results = await Promise.allSettled(Array.from({ length: n }, () => open(url, req.channel, req.localAddress, timeout)));
@@ -179,7 +191,7 @@ async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise
   grown.set(tally.perSocket.subarray(0, Math.min(tally.perSocket.length, subs.length)));
   tally.perSocket = grown;
   delay.disable();
-  return { ev: 'connected', ok: subs.length - closed, closed, maxLoopDelayMs: Math.round(delay.max / 1e6), failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
+  return { ev: 'connected', ok: subs.length - closed, closed, maxLoopDelayMs: Math.round(delay.max / 1e6), pausedMs: Math.round(pausedMs), failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
 }
 
 process.on('message', async (raw) => {
