@@ -39,6 +39,14 @@ export class NodeStatsSampler implements StatsSource {
   private utilization = performance.eventLoopUtilization();
   private readonly started = Date.now();
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * A plain COARSE_MS timer's longest gap since the last sample. The histograms lose a stall that begins before
+   * their first tick after a reset (reset() restarts their clock at that tick), so the longest delay is this or
+   * theirs, whichever is longer.
+   */
+  private gapTimer: NodeJS.Timeout | null = null;
+  private gapMaxMs = 0;
+  private lastGapTick = 0;
   private readonly samples: StatsSample[] = [];
   private last: { time: number; in: number; out: number };
   private latest: NodeStats;
@@ -51,6 +59,12 @@ export class NodeStatsSampler implements StatsSource {
 
   start(): void {
     this.loop.enable();
+    this.lastGapTick = performance.now();
+    this.gapTimer = setInterval(() => {
+      const now = performance.now();
+      this.gapMaxMs = Math.max(this.gapMaxMs, now - this.lastGapTick);
+      this.lastGapTick = now;
+    }, COARSE_MS).unref();
     // Read in the check phase, after every timer due in this turn: after a stall the loop-delay histograms' own
     // timers are due too, so the sample that follows a stall includes it (read before them, it would show a
     // second later).
@@ -59,7 +73,8 @@ export class NodeStatsSampler implements StatsSource {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.gapTimer) clearInterval(this.gapTimer);
+    this.timer = this.gapTimer = null;
     this.loop.disable();
     this.fine?.disable();
     this.fine = null;
@@ -85,7 +100,8 @@ export class NodeStatsSampler implements StatsSource {
     this.last = { time: now, in: m.in, out: m.out };
     const ms = (ns: number) => (Number.isFinite(ns) ? Math.round(ns / 1e4) / 100 : 0);
     const h = this.fine && this.fineFull && this.fine.count > 0 ? this.fine : this.loop;
-    const max = Math.max(this.loop.count > 0 ? this.loop.max : 0, this.fine && this.fine.count > 0 ? this.fine.max : 0);
+    const max = Math.max(this.loop.count > 0 ? this.loop.max : 0, this.fine && this.fine.count > 0 ? this.fine.max : 0, this.gapMaxMs * 1e6);
+    this.gapMaxMs = 0;
     const lag = h.count > 0 ? { mean: ms(h.mean), p99: ms(h.percentile(99)), max: ms(max) } : { mean: 0, p99: 0, max: ms(max) };
     this.loop.reset();
     this.fine?.reset();
