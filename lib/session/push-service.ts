@@ -10,16 +10,11 @@ import type { Claims, Message, StreamPosition, UserId } from '../protocol/types.
 import { Delivery, skipped } from './delivery.js';
 import { Hub } from './hub.js';
 import { PresenceMirrors } from './presence-mirror.js';
-import { limitConcurrency, reregisterOne, type Announce, type Subscribe } from './reregister.js';
+import { limitConcurrency, REREGISTER_CONCURRENCY, reregisterAll, reregisterOne, sendHeld, type Announce, type Subscribe } from './reregister.js';
 import { Session, type Connection, type Sub } from './session.js';
 
 export type { Announce } from './reregister.js';
 
-/**
- * Re-registrations in flight at once (each a round trip to an owner): 20,000 sent together when this node
- * stalled or an owner moved would queue at one owner until they time out and are all sent again.
- */
-const REREGISTER_CONCURRENCY = 64;
 
 export interface PushServiceDeps {
   router: Router;
@@ -271,7 +266,7 @@ export class PushService implements PushTarget {
       if (!skipped(m)) s.conn.send(messageFrame(m), s);
     }
     sub.offset = res.offset;
-    this.sendHeld(s, channel, sub, pending);
+    sendHeld(s, sub, pending, () => this.missed(s, channel));
     if (res.presenceEvents) this.mirrors.joined(channel, s);
     return res;
   }
@@ -302,15 +297,8 @@ export class PushService implements PushTarget {
    * stream could not be recovered gets a `subscribed` frame with recovered:false; one that cannot be
    * re-registered after a few tries gets `kicked` (reason `unavailable`).
    */
-  async reregister(filter: (channel: string) => boolean): Promise<void> {
-    const work: Array<Promise<void>> = [];
-    for (const s of this.sessions.values()) {
-      if (s.away) continue; // registered nowhere until it resumes (at the owner of that time)
-      for (const [channel, sub] of s.subs) {
-        if (sub.pending === null && filter(channel)) work.push(reregisterOne(this.reregisterSubscribe, this.deps.log, s, channel, sub));
-      }
-    }
-    await Promise.all(work);
+  reregister(filter: (channel: string) => boolean): Promise<void> {
+    return reregisterAll(this.sessions.values(), this.reregisterSubscribe, this.deps.log, filter);
   }
 
   async unsubscribe(s: Session, channel: string, reason = 'unsubscribe'): Promise<void> {
@@ -368,23 +356,6 @@ export class PushService implements PushTarget {
   }
 
   // ---- internals ----
-
-  /**
-   * Sends the deliveries held during a subscribe round trip. One that skips offsets (it came from an owner
-   * incarnation the answer did not know) starts another catch-up instead: the owner's history has what is legit.
-   */
-  private sendHeld(s: Session, channel: string, sub: Sub, held: Message[]): void {
-    for (const m of held) {
-      if (m.epoch !== sub.epoch || m.offset <= sub.offset) continue;
-      if (m.offset > sub.offset + 1) {
-        sub.pending = [];
-        queueMicrotask(() => this.missed(s, channel));
-        return;
-      }
-      sub.offset = m.offset;
-      if (!skipped(m)) s.conn!.send(messageFrame(m), s);
-    }
-  }
 
   /** A delivery showed that `s` missed messages of `channel` (see FanOut): register it again from its position. */
   private missed(s: Session, channel: string): void {

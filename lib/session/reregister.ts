@@ -1,12 +1,19 @@
 import type { Logger } from 'pino';
 import { HashpubError } from '../errors.js';
 import type { SubscribeResult } from '../owner/owner-api.js';
-import { Prepared } from '../protocol/prepared.js';
-import type { StreamPosition } from '../protocol/types.js';
+import { messageFrame, Prepared } from '../protocol/prepared.js';
+import type { Message, StreamPosition } from '../protocol/types.js';
+import { skipped } from './delivery.js';
 import type { Session, Sub } from './session.js';
 
 /** How long a subscription whose owner moved is registered again before the client is told (`kicked`, unavailable). */
 const REREGISTER_FOR_MS = 30_000;
+
+/**
+ * Re-registrations in flight at once (each a round trip to an owner): 20,000 sent together when this node
+ * stalled or an owner moved would queue at one owner until they time out and are all sent again.
+ */
+export const REREGISTER_CONCURRENCY = 64;
 
 /** Called with the owner's answer before replayed messages are sent (WebSocket sends `subscribed`). */
 export type Announce = (channel: string, result: SubscribeResult) => void;
@@ -68,4 +75,37 @@ export function limitConcurrency<A extends unknown[], R>(n: number, fn: (...args
       } else running--;
     }
   };
+}
+
+/**
+ * Registers again every subscription (of sessions not away) whose channel passes `filter`, each with reregisterOne;
+ * `subscribe` is expected to be limited (limitConcurrency) so they do not all go at once.
+ */
+export async function reregisterAll(sessions: Iterable<Session>, subscribe: Subscribe, log: Logger, filter: (channel: string) => boolean): Promise<void> {
+  const work: Array<Promise<void>> = [];
+  for (const s of sessions) {
+    if (s.away) continue; // registered nowhere until it resumes (at the owner of that time)
+    for (const [channel, sub] of s.subs) {
+      if (sub.pending === null && filter(channel)) work.push(reregisterOne(subscribe, log, s, channel, sub));
+    }
+  }
+  await Promise.all(work);
+}
+
+/**
+ * Sends the deliveries held during a subscribe round trip. One that skips offsets (it came from an owner
+ * incarnation the answer did not know) starts another catch-up instead (`missed`): the owner's history has what
+ * is legit.
+ */
+export function sendHeld(s: Session, sub: Sub, held: Message[], missed: () => void): void {
+  for (const m of held) {
+    if (m.epoch !== sub.epoch || m.offset <= sub.offset) continue;
+    if (m.offset > sub.offset + 1) {
+      sub.pending = [];
+      queueMicrotask(missed);
+      return;
+    }
+    sub.offset = m.offset;
+    if (!skipped(m)) s.conn!.send(messageFrame(m), s);
+  }
 }
