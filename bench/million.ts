@@ -21,7 +21,7 @@
  * Results: bench/results/million-<date>.json (rewritten after every step, so a cut-off run keeps its steps).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/million.js [--nodes 54] [--steps 100000,250000,500000,1000000]
- *     [--addresses N (default: one per node)] [--memory] [--minutes 60] [--quick] [--out name.json] [--client-prof DIR] [--paced]
+ *     [--addresses N (default: one per node)] [--memory] [--minutes 60] [--quick] [--out name.json] [--client-prof DIR]
  * Loopback only; every child (the cluster's nodes too) is killed on exit; every wait is bounded.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -35,6 +35,7 @@ import { collect, connectClients, Publisher, round, setPhase, sumReports } from 
 import { kernel } from './support/kernel.js';
 import { killChildren, Peer, sleep, track } from './support/proc.js';
 import { renderTable } from './support/table.js';
+import { ClusterProbe } from './support/cluster-probe.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -46,12 +47,6 @@ const QUICK = argv.includes('--quick');
 const MEMORY = argv.includes('--memory');
 /** --client-prof DIR: each load client writes a V8 CPU profile there when it exits (to find what holds its loop). */
 const CLIENT_PROF = flag('client-prof');
-/**
- * --paced: load clients hold back their opens while their own event loop runs over a second late (their sockets
- * would miss pings). Tried once (million-2026-12-03-500k-paced.json): it did not help, the losses went on after
- * the opens stopped, so it is off by default.
- */
-const PACED = argv.includes('--paced');
 const NODES = Number(flag('nodes') ?? (QUICK ? 3 : 54));
 const STEPS = (flag('steps') ?? (QUICK ? '3000,6000' : '100000,250000,500000,1000000')).split(',').map(Number).filter((x) => x > 0);
 /**
@@ -133,88 +128,6 @@ async function startCluster(): Promise<Cluster> {
   return c;
 }
 
-async function get(url: string, path: string, timeoutMs = 10_000): Promise<{ status: number; text: string }> {
-  const res = await fetch(url + path, { headers: { authorization: `Bearer ${API_KEY}` }, signal: AbortSignal.timeout(timeoutMs) });
-  return { status: res.status, text: await res.text() };
-}
-
-/**
- * A counter summed over the nodes, per value of `label` ('' when it has none): a node that does not answer
- * counts 0, and is counted.
- */
-async function sumCounter(nodes: Node[], name: string, label?: string):
-  Promise<{ byLabel: Record<string, number>; total: number; unanswered: number; perNode: Array<Record<string, number>> }> {
-  let unanswered = 0;
-  const byLabel: Record<string, number> = {};
-  const perNode = nodes.map(() => ({} as Record<string, number>));
-  const re = new RegExp(`^${name}(?:\\{[^}]*?${label ? `${label}="([^"]*)"` : '()'}[^}]*\\})? (\\S+)$`);
-  await Promise.all(nodes.map(async (n, i) => {
-    try {
-      for (const line of (await get(n.url, '/metrics')).text.split('\n')) {
-        const m = re.exec(line);
-        if (!m) continue;
-        byLabel[m[1] ?? ''] = (byLabel[m[1] ?? ''] ?? 0) + Number(m[2]);
-        perNode[i]![m[1] ?? ''] = Number(m[2]);
-      }
-    } catch { unanswered++; }
-  }));
-  return { byLabel, total: Object.values(byLabel).reduce((a, b) => a + b, 0), unanswered, perNode };
-}
-
-/** hashpub_cluster_deaths_total summed over the nodes. */
-const deaths = async (nodes: Node[]) => (await sumCounter(nodes, 'hashpub_cluster_deaths_total')).total;
-/** Every WebSocket connection the nodes saw end since they started, by the server's reason (`hashpub_ws_disconnects_total`). */
-const serverDisconnects = async (nodes: Node[]) => {
-  const { byLabel, unanswered, perNode } = await sumCounter(nodes, 'hashpub_ws_disconnects_total', 'reason');
-  const pongTimeouts = perNode.map((r) => r.pong_timeout ?? 0);
-  return {
-    ...Object.fromEntries(Object.entries(byLabel).filter(([, n]) => n > 0)),
-    ...(byLabel.pong_timeout ? { pongTimeoutNodes: pongTimeouts.filter((n) => n > 0).length, pongTimeoutMostOnOneNode: Math.max(...pongTimeouts) } : {}),
-    ...(unanswered ? { unansweredNodes: unanswered } : {}),
-  };
-};
-
-const memberCounts = (nodes: Node[]) => Promise.all(nodes.map(async (n) => {
-  try { return (JSON.parse((await get(n.url, '/v1/cluster')).text) as { members: unknown[] }).members.length; } catch { return -1; }
-}));
-
-/** Per node, the slowest GET /v1/cluster answer while polling for `ms` (null: one failed or took over 10 s). */
-async function slowestViews(nodes: Node[], ms: number): Promise<Array<number | null>> {
-  const worst: Array<number | null> = nodes.map(() => 0);
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    await Promise.all(nodes.map(async (n, i) => {
-      const t = Date.now();
-      try { if ((await get(n.url, '/v1/cluster')).status !== 200) worst[i] = null; } catch { worst[i] = null; }
-      if (worst[i] !== null) worst[i] = Math.max(worst[i]!, Date.now() - t);
-    }));
-    await sleep(500);
-  }
-  return worst;
-}
-
-/**
- * The largest per-second event-loop delay maximum any node sampled since `since` (ms epoch): one GET
- * /v1/stats?history=1 (the answering node gathers every member's last 5 minutes of samples over the node links).
- */
-async function largestStall(nodes: Node[], since: number): Promise<{ ms: number | null; node: string | null; unanswered: number }> {
-  let best: number | null = null;
-  let at: string | null = null;
-  let unanswered = nodes.length;
-  try {
-    const body = JSON.parse((await get(nodes[0]!.url, '/v1/stats?history=1', 30_000)).text) as {
-      members: Array<{ url: string; ok: boolean; history?: Array<{ time: number; eventLoopMaxMs?: number }> }>;
-    };
-    unanswered = nodes.length - body.members.filter((m) => m.ok).length;
-    for (const m of body.members) {
-      for (const s of m.history ?? []) {
-        if (s.time >= since && s.eventLoopMaxMs !== undefined && (best === null || s.eventLoopMaxMs > best)) { best = s.eventLoopMaxMs; at = m.url; }
-      }
-    }
-  } catch { /* no answer: unanswered stays nodes.length */ }
-  return { ms: best, node: at, unanswered };
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Memory and CPU from /proc.
 
@@ -242,8 +155,6 @@ interface Step {
   closedWhileConnecting: number;
   /** The longest event-loop delay of any load client while connecting. */
   clientMaxLoopDelayMs: number;
-  /** The longest any load client held back its opens because its own loop ran late (paced clients). */
-  clientPausedMsMax: number;
   failedAttempts: number;
   errors: string[];
   connectS: number;
@@ -298,7 +209,7 @@ async function idleCpu(nodes: Node[], ms: number): Promise<{ sum: number; perNod
 async function main(): Promise<void> {
   const result: Result = {
     bench: 'million', date: started.toISOString(), steps: [], reached: 0, stopReason: 'all steps done',
-    config: { nodes: NODES, steps: STEPS, sourceAddresses: SOURCES, nodeEnv: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('HASHPUB_'))), HASHPUB_LIMIT_EXEMPT_ADDRESSES: EXEMPT.join(',') }, store: MEMORY ? ':memory:' : 'default data dir', clientProcesses: NODES, pacedClients: PACED,
+    config: { nodes: NODES, steps: STEPS, sourceAddresses: SOURCES, nodeEnv: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('HASHPUB_'))), HASHPUB_LIMIT_EXEMPT_ADDRESSES: EXEMPT.join(',') }, store: MEMORY ? ':memory:' : 'default data dir', clientProcesses: NODES,
       client: 'bench/clients/lean-subscribers.ts', connectBatchPerProcess: BATCH, perProcessCap: PER_PROCESS_CAP, minutes: MINUTES },
   };
   const deadline = Date.now() + MINUTES * 60_000;
@@ -316,6 +227,7 @@ async function main(): Promise<void> {
   log(`idle: ${result.cluster.idleRssMB.sum} MB RSS (${result.cluster.idleRssMB.perNode} per node), CPU ${idle.sum}% of a core (${idle.perNode}% per node)`);
   save(result);
 
+  const probe = new ClusterProbe(c.nodes.map((n) => n.url), API_KEY);
   const clients = c.nodes.map((n, i) => new Peer<ClientEvent>(`client ${i}`, fork(CLIENT, [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: CLIENT_PROF ? ['--cpu-prof', '--cpu-prof-interval=10000', `--cpu-prof-dir=${CLIENT_PROF}`] : [] })));
   const clientRss0 = clients.reduce((a, cl) => a + procStat(cl.child.pid!).rss, 0);
@@ -340,13 +252,13 @@ async function main(): Promise<void> {
           for (const cl of clients) cl.send({ cmd: 'halt' } satisfies ClientRequest);
         }
         if (++ticks % 15 === 0) {
-          void serverDisconnects(c.nodes).then((d) => log(`  ... ${(k.tcpInUse - k1.tcpInUse) >> 1} connections open, ${Math.round(k.availableBytes / 1048576)} MB available; ` +
+          void probe.disconnects().then((d) => log(`  ... ${(k.tcpInUse - k1.tcpInUse) >> 1} connections open, ${Math.round(k.availableBytes / 1048576)} MB available; ` +
             `server-side disconnects so far ${JSON.stringify(d)}`));
         }
       }, 1000);
       const conn = await connectClients(clients, {
         urls: c.nodes.map((n) => n.url.replace(/^http/, 'ws') + '/v1/ws'), counts, batch: BATCH, protocol: 'hashpub', channel: CHANNEL,
-        deadlineMs: stepDeadlineMs, answerSlackMs: 60_000, localAddresses: c.nodes.map((_, i) => SOURCES[i % ADDRESSES]!), paced: PACED,
+        deadlineMs: stepDeadlineMs, answerSlackMs: 60_000, localAddresses: c.nodes.map((_, i) => SOURCES[i % ADDRESSES]!),
       }).finally(() => clearInterval(progress));
       await sleep(3000);
       const nodeRss = c.nodes.map((n) => procStat(n.pid).rss);
@@ -355,7 +267,7 @@ async function main(): Promise<void> {
       const k = kernel();
       const kernelGrowth = (k.tcpMemBytes - k0.tcpMemBytes) + (k.slabBytes - k0.slabBytes);
       const step: Step = {
-        target, connected: conn.ok, closedWhileConnecting: conn.closed ?? 0, clientMaxLoopDelayMs: conn.maxLoopDelayMs ?? 0, clientPausedMsMax: conn.pausedMs ?? 0, failedAttempts: conn.failed, errors: conn.errors.slice(0, 20), connectS: round(conn.ms / 1000, 1),
+        target, connected: conn.ok, closedWhileConnecting: conn.closed ?? 0, clientMaxLoopDelayMs: conn.maxLoopDelayMs ?? 0, failedAttempts: conn.failed, errors: conn.errors.slice(0, 20), connectS: round(conn.ms / 1000, 1),
         nodeRssMB: { sum: MB(rssSum), min: MB(Math.min(...nodeRss)), max: MB(Math.max(...nodeRss)) },
         nodeRssPerConnKB: conn.ok > 0 ? round((rssSum - rss0.reduce((a, b) => a + b, 0)) / conn.ok / 1024, 2) : null,
         clientRssMB: MB(clientRss),
@@ -368,13 +280,13 @@ async function main(): Promise<void> {
         idleNodeCpuPercentOfCore: await idleCpu(c.nodes, 10_000),
       };
       result.steps.push(step);
-      log(`step ${target}: ${conn.ok} connected in ${step.connectS} s, ${step.closedWhileConnecting} closed again meanwhile, longest client loop delay ${step.clientMaxLoopDelayMs} ms, a client held back its opens for up to ${step.clientPausedMsMax} ms (${conn.failed} failed attempts${conn.errors.length ? ': ' + conn.errors.slice(0, 3).join('; ') : ''}); ` +
+      log(`step ${target}: ${conn.ok} connected in ${step.connectS} s, ${step.closedWhileConnecting} closed again meanwhile, longest client loop delay ${step.clientMaxLoopDelayMs} ms (${conn.failed} failed attempts${conn.errors.length ? ': ' + conn.errors.slice(0, 3).join('; ') : ''}); ` +
         `nodes ${step.nodeRssMB.sum} MB (${step.nodeRssPerConnKB} KB/conn), clients ${step.clientRssMB} MB (${MB(clientRss - clientRss0)} MB grown), ` +
         `kernel +${step.kernel.tcpBuffersMB} MB buffers +${step.kernel.slabMB} MB slab (${step.kernel.perConnKB} KB/conn, both ends), ` +
         `${step.availableMB} MB available; idle CPU ${step.idleNodeCpuPercentOfCore.sum}% of a core (${step.idleNodeCpuPercentOfCore.perNode}% per node)`);
       save(result);
 
-      const d0 = await deaths(c.nodes);
+      const d0 = await probe.deaths();
       await setPhase(clients, ++phase, 1);
       const b0 = nowMs();
       const published = await pub.publish(phase, 0);
@@ -383,12 +295,12 @@ async function main(): Promise<void> {
       const h = s.hist.summary();
       step.broadcast = { deliveries: s.deliveries, expected: s.expected, elapsedMs: round(s.lastAt > 0 ? s.lastAt - b0 : 0, 0), timedOut,
         p50Ms: h.p50, p99Ms: h.p99, published, ...(published ? {} : { error: pub.lastError }), closedSockets: s.closed, closeReasons: s.closeReasons };
-      const views = await slowestViews(c.nodes, 10_000);
+      const views = await probe.slowestViews(10_000);
       step.clusterAnswerMaxMs = views.some((v) => v === null) ? null : Math.max(...(views as number[]));
-      step.membersMin = Math.min(...await memberCounts(c.nodes));
-      step.falseDeaths = await deaths(c.nodes) - d0;
-      step.serverDisconnects = await serverDisconnects(c.nodes);
-      const stall = await largestStall(c.nodes, stepStart);
+      step.membersMin = Math.min(...await probe.memberCounts());
+      step.falseDeaths = await probe.deaths() - d0;
+      step.serverDisconnects = await probe.disconnects();
+      const stall = await probe.largestStall(stepStart);
       step.largestStallMs = stall.ms;
       step.largestStallNode = stall.node;
       step.stallUnanswered = stall.unanswered;

@@ -22,9 +22,7 @@ export interface ServerStats {
 
 /** `protocol`: "hashpub" sends connect + subscribe; "floor" only opens the socket (the floor server sends to all). */
 export type ClientRequest =
-  | { cmd: 'connect'; url: string; count: number; batch: number; protocol: 'hashpub' | 'floor'; channel: string; deadlineMs: number; localAddress?: string;
-    /** lean-subscribers: open no more sockets while the process's own loop runs over a second late. */
-    paced?: boolean }
+  | { cmd: 'connect'; url: string; count: number; batch: number; protocol: 'hashpub' | 'floor'; channel: string; deadlineMs: number; localAddress?: string }
   | { cmd: 'phase'; phase: number; expectPerSocket: number }
   | { cmd: 'report' }
   /** Stop opening sockets (the connect in progress answers with what it has); lean-subscribers only. */
@@ -40,8 +38,6 @@ export interface ConnectResult {
   /** The load client's own longest event-loop delay while connecting (lean-subscribers only): a client that stood
    * still longer than the server's ping interval would be dropped for not answering. */
   maxLoopDelayMs?: number;
-  /** Time the client held back its opens because its own loop ran late (lean-subscribers with `paced`). */
-  pausedMs?: number;
   failed: number;
   errors: string[];
   ms: number;

@@ -197,20 +197,17 @@ export async function connectClients(clients: Array<Peer<ClientEvent>>, opts: {
   urls: string[]; counts: number[]; batch: number; protocol: 'hashpub' | 'floor'; channel: string; deadlineMs: number; answerSlackMs: number;
   /** Source address of client process i's sockets (bench/clients/lean-subscribers.ts only). */
   localAddresses?: string[];
-  /** lean-subscribers: each client holds back its opens while its own loop runs late. */
-  paced?: boolean;
 }): Promise<ConnectSummary> {
   const t = nowMs();
   clients.forEach((c, i) => c.send({
     cmd: 'connect', url: opts.urls[i]!, count: opts.counts[i]!, batch: opts.batch,
-    protocol: opts.protocol, channel: opts.channel, deadlineMs: opts.deadlineMs, localAddress: opts.localAddresses?.[i], paced: opts.paced,
+    protocol: opts.protocol, channel: opts.channel, deadlineMs: opts.deadlineMs, localAddress: opts.localAddresses?.[i],
   } satisfies ClientRequest));
   const res = await Promise.all(clients.map((c) =>
     c.next((m) => m.ev === 'connected', opts.deadlineMs + opts.answerSlackMs, 'connect') as Promise<ConnectResult>));
   return {
     ok: res.reduce((a, r) => a + r.ok, 0), closed: res.reduce((a, r) => a + (r.closed ?? 0), 0),
-    maxLoopDelayMs: Math.max(0, ...res.map((r) => r.maxLoopDelayMs ?? 0)),
-    pausedMs: Math.max(0, ...res.map((r) => r.pausedMs ?? 0)), failed: res.reduce((a, r) => a + r.failed, 0),
+    maxLoopDelayMs: Math.max(0, ...res.map((r) => r.maxLoopDelayMs ?? 0)), failed: res.reduce((a, r) => a + r.failed, 0),
     errors: res.flatMap((r) => r.errors), ms: round(nowMs() - t, 0), perProcess: res.map((r) => r.ok),
   };
 }

@@ -197,25 +197,28 @@ class WsClient implements Connection, RunWriter {
   private checkBuffered(): void {
     if (this.socket.writableLength > this.ctx.options.maxBufferedBytes) {
       this.ctx.metrics.slowDisconnects.inc();
-      this.close(CLOSE_CODES.slow, 'slow', 'slow');
+      this.drop('slow'); // its buffer is full: a close frame would never get out
     }
   }
 
   close(code: number, reason: string, why: WsDisconnectReason = code === CLOSE_CODES.shutdown ? 'shutdown' : 'server_closed'): void {
     if (this.closed) return;
     this.ended = why;
-    if (code === CLOSE_CODES.slow) this.ws.terminate(); // its buffer is full: a close frame would never get out
-    else this.ws.close(code, reason.slice(0, 120));
+    this.ws.close(code, reason.slice(0, 120));
+  }
+
+  /** Ends the connection without a close handshake (the peer would not read one). */
+  private drop(why: WsDisconnectReason): void {
+    if (this.closed) return;
+    this.ended = why;
+    this.ws.terminate();
   }
 
   /** Called by the transport once `due` has come: the connect deadline passed, or the next ping is due. */
   tick(now: number): void {
     if (now < this.due || this.closed) return;
     if (!this.connecting) return this.close(CLOSE_CODES.protocol, 'no connect frame');
-    if (!this.alive) {
-      this.ended = 'pong_timeout';
-      return void this.ws.terminate();
-    }
+    if (!this.alive) return this.drop('pong_timeout');
     if (this.budget?.forgettable()) this.budget = null;
     this.alive = false;
     this.due = now + this.transport.pingTicks;
