@@ -25,7 +25,6 @@
 import { fork } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../lib/cli/node-flags.js';
 import type { Histogram } from './support/histogram.js';
@@ -33,7 +32,8 @@ import { nowMs, type ClientEvent, type ClientRequest, type ConnectResult, type S
 import { environment, runMain } from './support/main.js';
 import { collect, connectClients, type PhaseCounts, phaseCounts, publishPhase, Publisher, round, setPhase, sumReports } from './support/phases.js';
 import { kernel } from './support/kernel.js';
-import { children, killChildren as killAll, Peer, sleep } from './support/proc.js';
+import { killChildren as killAll, Peer, sleep } from './support/proc.js';
+import { cpuPct, ServerProc, stopChildrenOnSignals } from './support/server-proc.js';
 import { fmt as f, renderTable as render } from './support/table.js';
 
 type ServerKind = 'ws' | 'hashpub';
@@ -80,68 +80,11 @@ const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOStri
 // ---------------------------------------------------------------------------------------------------
 // Child processes: every one is tracked and killed on exit, error or signal.
 
-process.on('exit', killAll);
-/** SIGTERM first (the hashpub server child then removes its temp data dir), SIGKILL what is left after 3 s. */
-async function terminateAll(): Promise<void> {
-  const alive = [...children];
-  const gone = Promise.all(alive.map((c) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())))));
-  for (const c of alive) {
-    try { c.kill('SIGTERM'); } catch { /* already gone */ }
-  }
-  await Promise.race([gone, sleep(3000)]);
-  killAll();
-}
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    log(`${sig}: stopping ${children.size} child processes`);
-    void terminateAll().finally(() => process.exit(130));
-  });
-}
+stopChildrenOnSignals(log);
 
-class ServerProc {
-  private seq = 0;
-  constructor(readonly kind: ServerKind, readonly peer: Peer<ServerStats>, readonly url: string) {}
-
-  static async start(kind: ServerKind): Promise<ServerProc> {
-    const child = fork(SERVER_SCRIPTS[kind], [], {
-      // The ws floor runs with Node's defaults; hashpub with the flags `hashpub start` uses (lib/cli/node-flags.ts).
-      execArgv: ['--expose-gc', ...(kind === 'hashpub' ? NODE_FLAGS : []), ...SERVER_FLAGS],
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-      env: { ...process.env, BENCH_API_KEY: API_KEY },
-    });
-    const peer = new Peer<ServerStats>(`${kind} server`, child);
-    const url = await new Promise<string>((resolveUrl, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${kind} server did not print its URL in 30 s`)), 30_000);
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${kind} server exited (${code}) before printing its URL`)); });
-      const lines = createInterface({ input: child.stdout! });
-      let found = false;
-      lines.on('line', (line) => {
-        if (!found) {
-          try {
-            const j = JSON.parse(line) as { url?: string };
-            if (typeof j.url === 'string') {
-              found = true;
-              clearTimeout(timer);
-              return resolveUrl(j.url);
-            }
-          } catch { /* a log line */ }
-        }
-        process.stderr.write(`[${kind} server] ${line}\n`); // keep the pipe drained
-      });
-    });
-    return new ServerProc(kind, peer, url);
-  }
-
-  async stats(gc: boolean): Promise<ServerStats> {
-    const id = ++this.seq;
-    this.peer.send({ cmd: 'stats', id, gc });
-    return this.peer.next((m) => m.ev === 'stats' && m.id === id, 15_000, 'stats');
-  }
-
-  stop(): Promise<void> {
-    return this.peer.stop({ cmd: 'exit' }, 5000);
-  }
-}
+const startServer = (kind: ServerKind) => ServerProc.start(kind, SERVER_SCRIPTS[kind],
+  // The ws floor runs with Node's defaults; hashpub with the flags `hashpub start` uses (lib/cli/node-flags.ts).
+  ['--expose-gc', ...(kind === 'hashpub' ? NODE_FLAGS : []), ...SERVER_FLAGS], { BENCH_API_KEY: API_KEY });
 
 type ClientPeer = Peer<ClientEvent>;
 
@@ -250,7 +193,7 @@ async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
   let clients: ClientPeer[] = [];
   let pub: Publisher | null = null;
   try {
-    server = await ServerProc.start(kind);
+    server = await startServer(kind);
     result.url = server.url;
     await sleep(500);
     const empty0 = await server.stats(false);
@@ -329,8 +272,6 @@ async function runOne(kind: ServerKind, n: number): Promise<RunResult> {
 // Report.
 
 const mb = (b: number) => (b / 1048576).toFixed(1);
-const cpuPct = (a: ServerStats, b: ServerStats, ms: number) =>
-  round(((b.cpu.user - a.cpu.user) + (b.cpu.system - a.cpu.system)) / (ms * 10), 2);
 const sysShare = (p: PhaseResult) => (p.serverCpuUs > 0 ? Math.round((100 * p.serverCpuSystemUs) / p.serverCpuUs) : 0);
 
 function table(runs: RunResult[]): string {

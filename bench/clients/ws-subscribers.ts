@@ -14,6 +14,17 @@ if (!process.send) throw new Error('start this script with child_process.fork (i
 const send = (m: ClientEvent) => process.send!(m);
 
 const sockets: WebSocket[] = [];
+/** When each socket last heard a frame from the server (only with appPingQuietMs). */
+const heard: number[] = [];
+let pinger: NodeJS.Timeout | null = null;
+
+/** lib/client's liveness rule: every 5 s, a socket that heard nothing for `quietMs` sends {"type":"ping"}. */
+function startAppPings(quietMs: number): void {
+  pinger ??= setInterval(() => {
+    const now = Date.now();
+    for (let i = 0; i < sockets.length; i++) if (now - heard[i]! > quietMs) sockets[i]!.send('{"type":"ping"}');
+  }, 5000);
+}
 const tally = new PhaseTally();
 let closed = 0;
 
@@ -91,9 +102,11 @@ async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise
       ws.removeAllListeners('close');
       ws.on('error', () => {});
       ws.on('close', () => { closed++; });
-      ws.on('message', (data: Buffer) => onMessage(idx, data));
+      heard.push(Date.now());
+      ws.on('message', (data: Buffer) => { heard[idx] = Date.now(); onMessage(idx, data); });
     }
   }
+  if (req.appPingQuietMs) startAppPings(req.appPingQuietMs);
   tally.perSocket = new Uint32Array(sockets.length);
   return { ev: 'connected', ok: sockets.length, failed, errors: [...errors].map(([m, c]) => `${c}x ${m}`), ms: nowMs() - start };
 }
