@@ -1,3 +1,4 @@
+import { LogThrottle } from '../log.js';
 import { HashpubError, OptionsError } from '../errors.js';
 import type { HookFailurePolicy, Options } from '../options.js';
 import { applyConfigPatch } from '../protocol/config.js';
@@ -64,7 +65,7 @@ export class HookRunner {
   private readonly timeoutMs: number;
   private readonly failure: HookFailurePolicy;
   private readonly log: HookLogger;
-  private readonly lastLog = new Map<HookEvent, { at: number; suppressed: number }>();
+  private readonly throttle = new LogThrottle<HookEvent>();
 
   constructor(readonly hooks: Hooks, opts: HookRunnerOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 2000;
@@ -165,14 +166,8 @@ export class HookRunner {
   /** Counts a failure and logs it (at most one line per event per second, with the number suppressed). */
   private fail(event: HookEvent, err: unknown): void {
     this.stats[event].failures++;
-    const now = Date.now();
-    const last = this.lastLog.get(event);
-    if (last && now - last.at < 1000) {
-      last.suppressed++;
-      return;
-    }
-    this.lastLog.set(event, { at: now, suppressed: 0 });
-    this.log.warn({ event, err, suppressed: last?.suppressed ?? 0 }, `${event} hook failed`);
+    const suppressed = this.throttle.take(event);
+    if (suppressed !== null) this.log.warn({ event, err, suppressed }, `${event} hook failed`);
   }
 
   private checkConnect(v: unknown): ConnectReply | null {

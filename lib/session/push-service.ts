@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { LogThrottle } from '../log.js';
 import { CLOSE_CODES, HashpubError } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
 import type { Limits } from '../limits/limits.js';
@@ -10,7 +11,7 @@ import type { Claims, Message, StreamPosition, UserId } from '../protocol/types.
 import { Delivery, skipped } from './delivery.js';
 import { Hub } from './hub.js';
 import { PresenceMirrors } from './presence-mirror.js';
-import { limitConcurrency, REREGISTER_CONCURRENCY, reregisterAll, reregisterOne, sendHeld, type Announce, type Subscribe } from './reregister.js';
+import { limitConcurrency, REREGISTER_CONCURRENCY, reregisterAll, reregisterOne, sendHeld, unregister, type Announce, type Subscribe } from './reregister.js';
 import { Session, type Connection, type Sub } from './session.js';
 
 export type { Announce } from './reregister.js';
@@ -49,6 +50,7 @@ export class PushService implements PushTarget {
   private readonly mirrors = new PresenceMirrors(this.hub);
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly unsubscribeWarnings = new LogThrottle();
   /** subscribe(), as re-registrations call it: at most REREGISTER_CONCURRENCY at a time (their retry waits hold no slot). */
   private readonly reregisterSubscribe: Subscribe = limitConcurrency(REREGISTER_CONCURRENCY, this.subscribe.bind(this));
 
@@ -377,15 +379,8 @@ export class PushService implements PushTarget {
     this.mirrors.forget(channel);
   }
 
-  private async unregister(channel: string, s: Session, reason: string): Promise<void> {
-    try {
-      await this.deps.router.owner(channel).unsubscribe(channel, this.deps.router.self, s.id, reason);
-    } catch (err) {
-      // An owner that left or cannot be reached has dropped this node's members with it (its successor learns
-      // them from re-registration): expected when many clients leave while nodes stop, so not a warning each.
-      const gone = (err as { code?: string })?.code === 'unavailable';
-      this.deps.log[gone ? 'debug' : 'warn']({ err, channel }, 'unsubscribe at owner failed');
-    }
+  private unregister(channel: string, s: Session, reason: string): Promise<void> {
+    return unregister(this.deps.router, this.deps.log, this.unsubscribeWarnings, channel, s.id, reason);
   }
 
   private sweep(): void {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { HashpubError } from '../errors.js';
-import type { SubscribeResult } from '../owner/owner-api.js';
+import type { LogThrottle } from '../log.js';
+import type { Router, SubscribeResult } from '../owner/owner-api.js';
 import { messageFrame, Prepared } from '../protocol/prepared.js';
 import type { Message, StreamPosition } from '../protocol/types.js';
 import { skipped } from './delivery.js';
@@ -107,5 +108,21 @@ export function sendHeld(s: Session, sub: Sub, held: Message[], missed: () => vo
     }
     sub.offset = m.offset;
     if (!skipped(m)) s.conn!.send(messageFrame(m), s);
+  }
+}
+
+/**
+ * Tells `channel`'s owner that a session left it. Never throws: an owner that left or cannot be reached has dropped
+ * this node's members with it (its successor learns them from re-registration), which is expected when many clients
+ * leave while nodes stop (debug); any other failure is a warning, at most one a second (`warnings`), since a swamped
+ * owner times out thousands at once.
+ */
+export async function unregister(router: Router, log: Logger, warnings: LogThrottle, channel: string, session: string, reason: string): Promise<void> {
+  try {
+    await router.owner(channel).unsubscribe(channel, router.self, session, reason);
+  } catch (err) {
+    if ((err as { code?: string })?.code === 'unavailable') return void log.debug({ err, channel }, 'unsubscribe at owner failed');
+    const suppressed = warnings.take('');
+    if (suppressed !== null) log.warn({ err, channel, suppressed }, 'unsubscribe at owner failed');
   }
 }
