@@ -44,7 +44,17 @@ const root = resolve(here, '../..');
 const log = (msg: string) => process.stderr.write(`[keepalive ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 stopChildrenOnSignals(log);
 
-interface Window { ms: number; serverCpuPct: number; loopMaxMs: number; clientCpuPct: number | null; closed: number | null }
+interface Window {
+  ms: number; serverCpuPct: number; loopMaxMs: number; clientCpuPct: number | null; closed: number | null;
+  /** WebSocket pings the node sent in the window (hashpub_ws_pings_total; null on code without that counter). */
+  pings: number | null;
+}
+
+/** The node's hashpub_ws_pings_total, or null if /metrics has none. */
+async function pingsSent(url: string): Promise<number | null> {
+  const m = /^hashpub_ws_pings_total (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text());
+  return m ? Number(m[1]) : null;
+}
 
 /** Server CPU (and the clients' when there are some) over `ms`. */
 async function measure(server: ServerProc, clients: Array<Peer<ClientEvent>>, ms: number): Promise<Window> {
@@ -53,17 +63,20 @@ async function measure(server: ServerProc, clients: Array<Peer<ClientEvent>>, ms
     return c.next((m) => m.ev === 'report', 15_000, 'report') as Promise<PhaseReport>;
   }));
   const r0 = await ask();
+  const p0 = await pingsSent(server.url);
   const s0: ServerStats = await server.stats(false);
   const t0 = nowMs();
   await sleep(ms);
   const s1 = await server.stats(false);
   const took = nowMs() - t0;
+  const p1 = await pingsSent(server.url);
   const r1 = await ask();
   const clientUs = r1.reduce((a, r) => a + r.cpuUs, 0) - r0.reduce((a, r) => a + r.cpuUs, 0);
   return {
     ms: round(took, 0), serverCpuPct: cpuPct(s0, s1, took), loopMaxMs: s1.eld.maxMs,
     clientCpuPct: clients.length ? round(clientUs / (took * 10), 2) : null,
     closed: clients.length ? r1.reduce((a, r) => a + r.closed, 0) : null,
+    pings: p0 !== null && p1 !== null ? p1 - p0 : null,
   };
 }
 
@@ -100,7 +113,7 @@ async function main(): Promise<void> {
     loaded.push(win);
     const added = win.serverCpuPct - empty.serverCpuPct;
     log(`  server ${win.serverCpuPct}% (+${round(added, 2)}% over empty = ${round((added * 20_000) / connect.ok, 2)}% per 20k), ` +
-      `clients ${win.clientCpuPct}%, loop max ${win.loopMaxMs} ms, ${win.closed} closed`);
+      `clients ${win.clientCpuPct}%, loop max ${win.loopMaxMs} ms, ${win.closed} closed, ${win.pings ?? '?'} pings sent`);
   }
   await Promise.all(clients.map((c) => c.stop({ cmd: 'close' } satisfies ClientRequest)));
   await server.stop();
