@@ -89,8 +89,9 @@ export interface Options {
   /** A session whose connection is gone is kept this long for a resume. @default 60 */
   sessionTtlSeconds: number;
   /**
-   * WebSocket keepalive: every client is pinged this often (each at its own phase), and one that has not answered
-   * the previous ping when the next is due is dropped, so a dead peer is found within twice this. @default 25
+   * WebSocket keepalive: every client is pinged this often (each at its own phase) unless it sent a frame since the
+   * last round, and one that has neither answered the previous ping nor sent anything when the next round comes is
+   * dropped, so a dead peer is found within two to three times this. @default 25
    */
   pingSeconds: number;
   /**

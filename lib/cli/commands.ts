@@ -39,7 +39,7 @@ const OPTION_HELP: Record<keyof Options, [arg: string, help: string]> = {
   headersTimeoutMs: ['MS', 'close a request whose headers take longer (slowloris)'],
   acceptPerSecond: ['N', 'new client connections admitted per second (burst: 0.1 s worth); past it 503 + Retry-After or close 1013 at once, before any token check or hook: a reconnect storm waits its turn instead of stalling the node (0 = none; README)'],
   sessionTtlSeconds: ['SECONDS', 'keep a disconnected session this long for a resume'],
-  pingSeconds: ['SECONDS', 'ping every WebSocket client this often; one that has not answered the last ping when the next is due is dropped'],
+  pingSeconds: ['SECONDS', 'ping every WebSocket client this often unless it sent a frame since the last round; one that has not answered the last ping when the next is due is dropped'],
   presenceGraceSeconds: ['SECONDS', 'a dropped connection (no goodbye) leaves presence after this long'],
   maxPollSeconds: ['SECONDS', 'longest long-poll wait a client may ask for'],
   hookTimeoutMs: ['MS', 'a hook call that takes longer fails'],

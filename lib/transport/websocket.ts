@@ -118,6 +118,10 @@ const TICK_MS = 250;
 /** Longest one turn of the event loop spends on pings and connect deadlines before it lets other work in. */
 const TICK_SLICE_MS = 2;
 const CONNECT_TIMEOUT_TICKS = CONNECT_TIMEOUT_MS / TICK_MS;
+/** The answer to a client's {"type":"ping"}, framed once. */
+const PONG = new Prepared('pong', { type: 'pong' });
+/** An unmasked ping with no payload (FIN + opcode 9, length 0): the same two bytes for every socket. */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
 /** RFC 6455's handshake GUID. */
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 function destroySocket(this: Socket): void { this.destroy(); }
@@ -148,7 +152,10 @@ class WsClient implements Connection, RunWriter {
   private get closed(): boolean { return this.ended !== null; }
   /** The transport's tick when tick() next has something to do: the connect deadline, then this socket's next ping. */
   due: number;
+  /** False from a ping until its pong (or any frame) arrives: still false at the next round, the peer is taken for dead. */
   alive = true;
+  /** The client sent a frame since the last round: it is alive, so that round sends it no ping. */
+  heard = false;
   private readonly origin: string | null;
   /** Made on the first frame, dropped at a ping once it is full again: a connection that only listens holds none. */
   private budget: CommandBudget | null = null;
@@ -220,9 +227,14 @@ class WsClient implements Connection, RunWriter {
     if (!this.connecting) return this.close(CLOSE_CODES.protocol, 'no connect frame');
     if (!this.alive) return this.drop('pong_timeout');
     if (this.budget?.forgettable()) this.budget = null;
-    this.alive = false;
     this.due = now + this.transport.pingTicks;
-    this.ws.ping();
+    // A client that spoke this round (lib/client sends {"type":"ping"} when it has heard nothing for 20 s: a browser
+    // cannot see WebSocket pings) proved itself alive: a ping of ours would only double the keepalive traffic.
+    if (this.heard) return void (this.heard = false);
+    if (this.ws.readyState !== 1) return; // closing (the peer's close frame came): its 'close' is on the way
+    this.alive = false;
+    this.ctx.metrics.wsPings.inc();
+    this.socket.write(PING_FRAME); // what ws.ping() sends, without its per-call frame options and two-buffer writev
   }
 
   private reply(frame: Record<string, unknown> & { type: string }): void {
@@ -254,6 +266,7 @@ class WsClient implements Connection, RunWriter {
 
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
+    this.heard = this.alive = true;
     try {
       (this.budget ??= this.ctx.limits.budget()).take();
     } catch (err) {
@@ -269,7 +282,7 @@ class WsClient implements Connection, RunWriter {
       const id = typeof raw === 'object' && raw !== null && Number.isSafeInteger((raw as { id?: unknown }).id) ? (raw as { id: number }).id : undefined;
       return this.fail(id, err);
     }
-    if (frame.type === 'ping') return this.reply({ type: 'pong' });
+    if (frame.type === 'ping') return this.send(PONG);
     if (frame.type === 'connect') {
       if (this.connecting) return this.fail(undefined, new HashpubError('bad_request', 'already connected'));
       this.connecting = this.connect(frame);

@@ -248,6 +248,13 @@ async function disconnects(t: TestNode, reason: string): Promise<number> {
   return Number(m[1]);
 }
 
+/** `hashpub_ws_pings_total` as the node's /metrics shows it. */
+async function pingsSent(t: TestNode): Promise<number> {
+  const m = /^hashpub_ws_pings_total (\d+)$/m.exec(await (await fetch(`${t.url}/metrics`)).text());
+  assert.ok(m, '/metrics has hashpub_ws_pings_total');
+  return Number(m[1]);
+}
+
 describe('keepalive', () => {
   let t: TestNode;
   before(async () => { t = await startTestNode({ pingSeconds: 0.5 }); });
@@ -274,6 +281,37 @@ describe('keepalive', () => {
     back.close(); // the socket vanishes (no close frame)
     await until('both ends counted', 5000, async () => await disconnects(t, 'client_closed') === 1 && await disconnects(t, 'dropped') === 1);
     assert.equal(await disconnects(t, 'pong_timeout'), 1);
+  });
+
+  test('a client that keeps talking is not pinged, a silent one is, and a talker that goes mute is still dropped', async () => {
+    const talker = new TestClient(t.url.replace(/^http/, 'ws') + '/v1/ws', { autoPong: false });
+    const silent = new TestClient(t.url.replace(/^http/, 'ws') + '/v1/ws');
+    let talkerPings = 0;
+    let silentPings = 0;
+    talker.ws.on('ping', () => talkerPings++);
+    silent.ws.on('ping', () => silentPings++);
+    await Promise.all([talker.opened, silent.opened]);
+    talker.send({ type: 'connect', token: await t.token('talker') });
+    silent.send({ type: 'connect', token: await t.token('silent') });
+    await Promise.all([talker.next((f) => f.type === 'connected'), silent.next((f) => f.type === 'connected')]);
+    const pings0 = await pingsSent(t);
+    // lib/client's liveness check, sped up: {"type":"ping"} well within every 0.5 s round.
+    const chatter = setInterval(() => talker.send({ type: 'ping' }), 150);
+    try {
+      await new Promise((r) => setTimeout(r, 2500));
+    } finally {
+      clearInterval(chatter);
+    }
+    assert.equal(talkerPings, 0, 'a client that sent frames every round got no ping (and needed no pong)');
+    assert.equal(talker.closed, null);
+    assert.ok(silentPings >= 3, `a silent client was pinged every round (${silentPings} in 2.5 s)`);
+    assert.ok(await pingsSent(t) - pings0 >= 3, '/metrics counts the pings sent');
+    // Mute now (it answers no ping): it is pinged once it has been quiet a round, then dropped.
+    const closed = await talker.waitClosed(5000);
+    assert.equal(closed.code, 1006);
+    assert.ok(talkerPings >= 1, 'pinged once it went quiet');
+    assert.equal(silent.closed, null);
+    silent.close();
   });
 
   test('a socket that never sends connect is closed after 10 s with the protocol error code', async () => {
