@@ -7,10 +7,11 @@
  * tell 2.0% from 2.4%; this one runs several rounds of each.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/keepalive.js [--n=19000] [--rounds=4] [--windows=2] [--clients=2]
- *     [--ping-seconds=25] [--client-ping] [--memory] [--tag=T]
+ *     [--ping-seconds=25] [--client-ping[=own]] [--memory] [--tag=T]
  *
- * --client-ping: each socket also sends {"type":"ping"} when it has heard nothing for 20 s, as lib/client does (a
- * browser cannot see WebSocket pings, so the official client keeps its own liveness check). --memory: the in-memory
+ * --client-ping: the sockets behave like lib/client, which cannot see WebSocket pings in a browser: they connect with
+ * `"ping": true` and answer the node's {"type":"ping"} text frames. --client-ping=own: like lib/client before
+ * 2026-12-03, they send {"type":"ping"} themselves when they have heard nothing for 20 s. --memory: the in-memory
  * store. --windows: how many loaded windows to measure (the spread between them is the noise). Writes
  * bench/results/keepalive-<date>[-tag].json. The load clients share the 2 cores; their CPU is reported apart.
  */
@@ -32,7 +33,9 @@ const ROUNDS = arg('rounds', 4);
 const WINDOWS = arg('windows', 2);
 const CLIENT_PROCS = arg('clients', 2);
 const PING_SECONDS = arg('ping-seconds', 25);
-const CLIENT_PING = argv.includes('--client-ping');
+/** --client-ping (= text): sockets ask for text pings and answer them, as lib/client does; own: they ping when quiet 20 s, as lib/client did before. */
+const CLIENT_PING_ARG = argv.find((a) => a === '--client-ping' || a.startsWith('--client-ping='));
+const CLIENT_PING: 'text' | 'own' | null = CLIENT_PING_ARG === undefined ? null : CLIENT_PING_ARG.endsWith('=own') ? 'own' : 'text';
 const MEMORY = argv.includes('--memory');
 const TAG = argv.find((a) => a.startsWith('--tag='))?.slice('--tag='.length);
 /** lib/client pings when it has heard nothing for this long. */
@@ -83,7 +86,7 @@ async function measure(server: ServerProc, clients: Array<Peer<ClientEvent>>, ms
 async function main(): Promise<void> {
   const started = new Date();
   log(`${N} sockets, ${CLIENT_PROCS} client processes, pings every ${PING_SECONDS} s, windows of ${ROUNDS} rounds (${WINDOW_MS / 1000} s)` +
-    `${CLIENT_PING ? ', clients ping when quiet 20 s' : ''}${MEMORY ? ', --data :memory:' : ''}`);
+    `${CLIENT_PING === 'own' ? ', clients ping when quiet 20 s' : CLIENT_PING === 'text' ? ', clients ask for text pings' : ''}${MEMORY ? ', --data :memory:' : ''}`);
   const server = await ServerProc.start('hashpub', join(here, 'servers/hashpub-server.js'), ['--expose-gc', ...NODE_FLAGS], {
     BENCH_API_KEY: 'k', BENCH_PING_SECONDS: String(PING_SECONDS), ...(MEMORY ? { BENCH_HASHPUB_DATA: ':memory:' } : {}),
   });
@@ -97,7 +100,8 @@ async function main(): Promise<void> {
   const shares = clients.map((_, i) => Math.floor(N / CLIENT_PROCS) + (i < N % CLIENT_PROCS ? 1 : 0));
   const connect = await connectClients(clients, {
     urls: clients.map(() => server.url.replace(/^http/, 'ws') + '/v1/ws'), counts: shares, batch: 250, protocol: 'hashpub',
-    channel: 'bench', deadlineMs: 60_000 + N * 5, answerSlackMs: 20_000, ...(CLIENT_PING ? { appPingQuietMs: CLIENT_QUIET_MS } : {}),
+    channel: 'bench', deadlineMs: 60_000 + N * 5, answerSlackMs: 20_000,
+    ...(CLIENT_PING === 'own' ? { appPingQuietMs: CLIENT_QUIET_MS } : CLIENT_PING === 'text' ? { textPings: true } : {}),
   });
   log(`${connect.ok} connected in ${connect.ms} ms${connect.failed ? `, ${connect.failed} failed: ${connect.errors.join('; ')}` : ''}`);
   if (connect.ok === 0) throw new Error('no client connected');
@@ -126,7 +130,9 @@ async function main(): Promise<void> {
     environment: environment(),
     config: {
       sockets: N, connected: connect.ok, clientProcesses: CLIENT_PROCS, pingSeconds: PING_SECONDS, roundsPerWindow: ROUNDS,
-      windowMs: WINDOW_MS, clientPing: CLIENT_PING ? `{"type":"ping"} when quiet ${CLIENT_QUIET_MS} ms (lib/client's rule)` : false,
+      windowMs: WINDOW_MS,
+      clientPing: CLIENT_PING === 'own' ? `{"type":"ping"} when quiet ${CLIENT_QUIET_MS} ms (lib/client's rule before 2026-12-03)`
+        : CLIENT_PING === 'text' ? 'connect with "ping": true, answer the node\'s {"type":"ping"} (lib/client)' : false,
       data: MEMORY ? ':memory:' : 'level (temp dir)', serverExecArgv: ['--expose-gc', ...NODE_FLAGS],
       notes: [
         'server CPU = the node process\'s process.cpuUsage() (user + system) over a window, percent of one core.',

@@ -14,6 +14,8 @@ if (!process.send) throw new Error('start this script with child_process.fork (i
 const send = (m: ClientEvent) => process.send!(m);
 
 const sockets: WebSocket[] = [];
+/** The node's keepalive ping to a socket that connected with `"ping": true`. */
+const TEXT_PING = Buffer.from('{"type":"ping"}');
 /** When each socket last heard a frame from the server (only with appPingQuietMs). */
 const heard: number[] = [];
 let pinger: NodeJS.Timeout | null = null;
@@ -48,7 +50,7 @@ function onMessage(idx: number, data: Buffer): void {
 const report = (done: boolean) => tally.report(done, sockets.length, sockets.length, closed);
 
 /** Opens one socket; resolves once it is ready (opened, and for hashpub connected + subscribed). */
-function open(url: string, protocol: 'hashpub' | 'floor', channel: string, timeoutMs: number): Promise<WebSocket> {
+function open(url: string, protocol: 'hashpub' | 'floor', channel: string, timeoutMs: number, textPings: boolean): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs, skipUTF8Validation: true });
     let settled = false;
@@ -71,7 +73,7 @@ function open(url: string, protocol: 'hashpub' | 'floor', channel: string, timeo
     ws.on('close', () => fail(new Error('closed during setup')));
     ws.on('open', () => {
       if (protocol === 'floor') return ok();
-      ws.send('{"type":"connect"}');
+      ws.send(textPings ? '{"type":"connect","ping":true}' : '{"type":"connect"}');
     });
     if (protocol === 'hashpub') {
       ws.on('message', (data: Buffer) => {
@@ -93,7 +95,7 @@ async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise
   while (sockets.length + failed < req.count && nowMs() < deadline) {
     const n = Math.min(req.batch, req.count - sockets.length - failed);
     const timeout = Math.max(1000, Math.min(15_000, deadline - nowMs()));
-    const results = await Promise.allSettled(Array.from({ length: n }, () => open(req.url, req.protocol, req.channel, timeout)));
+    const results = await Promise.allSettled(Array.from({ length: n }, () => open(req.url, req.protocol, req.channel, timeout, req.textPings === true)));
     for (const r of results) {
       if (r.status === 'rejected') {
         failed++;
@@ -109,7 +111,11 @@ async function connect(req: Extract<ClientRequest, { cmd: 'connect' }>): Promise
       ws.on('error', () => {});
       ws.on('close', () => { closed++; });
       heard.push(Date.now());
-      ws.on('message', (data: Buffer) => { heard[idx] = Date.now(); onMessage(idx, data); });
+      ws.on('message', (data: Buffer) => {
+        heard[idx] = Date.now();
+        if (data.length === TEXT_PING.length && data.equals(TEXT_PING)) return ws.send('{"type":"pong"}');
+        onMessage(idx, data);
+      });
     }
   }
   if (req.appPingQuietMs) startAppPings(req.appPingQuietMs);

@@ -23,8 +23,10 @@ export interface ServerStats {
 /** `protocol`: "hashpub" sends connect + subscribe; "floor" only opens the socket (the floor server sends to all). */
 export type ClientRequest =
   | { cmd: 'connect'; url: string; count: number; batch: number; protocol: 'hashpub' | 'floor'; channel: string; deadlineMs: number; localAddress?: string;
-      /** ws-subscribers only: each socket sends {"type":"ping"} once it has heard nothing for this long, as lib/client does (20 s). */
-      appPingQuietMs?: number }
+      /** ws-subscribers only: each socket sends {"type":"ping"} once it has heard nothing for this long (lib/client before 2026-12-03: 20 s). */
+      appPingQuietMs?: number;
+      /** ws-subscribers only: connect with `"ping": true` and answer the node's {"type":"ping"} with a pong, as lib/client does. */
+      textPings?: boolean }
   | { cmd: 'phase'; phase: number; expectPerSocket: number }
   | { cmd: 'report' }
   /** Stop opening sockets (the connect in progress answers with what it has); lean-subscribers only. */

@@ -197,14 +197,16 @@ export async function connectClients(clients: Array<Peer<ClientEvent>>, opts: {
   urls: string[]; counts: number[]; batch: number; protocol: 'hashpub' | 'floor'; channel: string; deadlineMs: number; answerSlackMs: number;
   /** Source address of client process i's sockets (bench/clients/lean-subscribers.ts only). */
   localAddresses?: string[];
-  /** Sockets ping the server when quiet this long, like lib/client (bench/clients/ws-subscribers.ts only). */
+  /** Sockets ping the server when quiet this long, like lib/client did (bench/clients/ws-subscribers.ts only). */
   appPingQuietMs?: number;
+  /** Sockets ask for text pings and answer them, like lib/client (bench/clients/ws-subscribers.ts only). */
+  textPings?: boolean;
 }): Promise<ConnectSummary> {
   const t = nowMs();
   clients.forEach((c, i) => c.send({
     cmd: 'connect', url: opts.urls[i]!, count: opts.counts[i]!, batch: opts.batch,
     protocol: opts.protocol, channel: opts.channel, deadlineMs: opts.deadlineMs, localAddress: opts.localAddresses?.[i],
-    ...(opts.appPingQuietMs ? { appPingQuietMs: opts.appPingQuietMs } : {}),
+    ...(opts.appPingQuietMs ? { appPingQuietMs: opts.appPingQuietMs } : {}), ...(opts.textPings ? { textPings: true } : {}),
   } satisfies ClientRequest));
   const res = await Promise.all(clients.map((c) =>
     c.next((m) => m.ev === 'connected', opts.deadlineMs + opts.answerSlackMs, 'connect') as Promise<ConnectResult>));

@@ -262,6 +262,8 @@ class WsTransport implements Transport {
   /** `connected` arrived: subscriptions can be sent. */
   private ready = false;
   private heard = Date.now();
+  /** The node's keepalive period (`connected.ping`, ms): it pings this socket at least that often. Null until known. */
+  private nodePingMs: number | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly c: HashpubClient, private readonly url: string, private readonly token: string | undefined, private readonly Ws: WebSocketConstructor) {}
@@ -271,7 +273,8 @@ class WsTransport implements Transport {
     ws.onopen = () => {
       const since: Record<string, StreamPosition> = {};
       for (const s of this.c.subs.values()) if (s.position) since[s.channel] = s.position;
-      this.send({ type: 'connect', ...(this.token ? { token: this.token } : {}), ...(this.c.session ? { session: this.c.session, since } : {}) });
+      // ping: the node's keepalive as text frames this page can see (answered with pong), not WebSocket pings it cannot.
+      this.send({ type: 'connect', ping: true, ...(this.token ? { token: this.token } : {}), ...(this.c.session ? { session: this.c.session, since } : {}) });
     };
     ws.onmessage = (e) => {
       this.heard = Date.now();
@@ -281,17 +284,23 @@ class WsTransport implements Transport {
     };
     ws.onclose = (e) => this.end(closeError(e.code, e.reason));
     ws.onerror = () => {};
-    // Liveness: a ping when quiet for 20 s; nothing heard for 30 s means the connection is dead.
+    // Liveness. A node that pings (`connected.ping`) sends a frame at least once a period: nothing heard for the period
+    // + 15 s means the connection is dead. Before `connected`, or with a node that does not ping: a ping of our own
+    // when quiet for 20 s, dead after 30 s.
     this.timer = setInterval(() => {
       const quiet = Date.now() - this.heard;
-      if (quiet > 30_000) { this.ws?.close(4100, 'no answer'); this.end(new ClientError('timeout', 'no answer from the node')); }
-      else if (quiet > 20_000) this.send({ type: 'ping' });
+      if (quiet > (this.nodePingMs === null ? 30_000 : this.nodePingMs + 15_000)) {
+        this.ws?.close(4100, 'no answer');
+        this.end(new ClientError('timeout', 'no answer from the node'));
+      } else if (this.nodePingMs === null && quiet > 20_000) this.send({ type: 'ping' });
     }, 5000);
   }
 
   private onFrame(f: Frame): void {
     const c = this.c;
+    if (f.type === 'ping') return this.send({ type: 'pong' });
     if (f.type === 'connected') {
+      if (typeof f.ping === 'number' && f.ping > 0) this.nodePingMs = f.ping * 1000;
       c.session = f.session as string;
       this.ready = true;
       c.opened(this);

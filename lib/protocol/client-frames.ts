@@ -4,11 +4,13 @@ import type { StreamPosition } from './types.js';
 
 /** Frames a client sends on the WebSocket (spec/protocol.md). */
 export type ClientFrame =
-  | { type: 'connect'; token?: string; session?: string; since?: Map<string, StreamPosition> }
+  /** `ping`: the client wants the node's keepalive as {"type":"ping"} text frames (answered by `pong`), not WebSocket pings. */
+  | { type: 'connect'; token?: string; session?: string; since?: Map<string, StreamPosition>; ping?: boolean }
   | { type: 'subscribe'; id: number; channel: string; since?: StreamPosition }
   | { type: 'unsubscribe'; id: number; channel: string }
   | { type: 'publish'; id: number; channel: string; data: unknown; key?: string }
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | { type: 'pong' };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -44,7 +46,8 @@ export function checkClientFrame(v: unknown): ClientFrame {
     case 'connect':
       if (v.token !== undefined && typeof v.token !== 'string') throw badRequest('token must be a string');
       if (v.session !== undefined && typeof v.session !== 'string') throw badRequest('session must be a string');
-      return { type: 'connect', token: v.token as string | undefined, session: v.session as string | undefined, since: checkSinceMap(v.since) };
+      if (v.ping !== undefined && typeof v.ping !== 'boolean') throw badRequest('ping must be a boolean');
+      return { type: 'connect', token: v.token as string | undefined, session: v.session as string | undefined, since: checkSinceMap(v.since), ping: v.ping === true };
     case 'subscribe': {
       const id = requestId(v);
       const frame: ClientFrame = { type: 'subscribe', id, channel: checkChannel(v.channel) };
@@ -59,6 +62,8 @@ export function checkClientFrame(v: unknown): ClientFrame {
       return { type: 'publish', id: requestId(v), channel: checkChannel(v.channel), data: v.data, key: v.key as string | undefined };
     case 'ping':
       return { type: 'ping' };
+    case 'pong':
+      return { type: 'pong' };
     default:
       throw badRequest(`unknown frame type ${JSON.stringify(v.type)}`);
   }

@@ -120,6 +120,8 @@ const TICK_SLICE_MS = 2;
 const CONNECT_TIMEOUT_TICKS = CONNECT_TIMEOUT_MS / TICK_MS;
 /** The answer to a client's {"type":"ping"}, framed once. */
 const PONG = new Prepared('pong', { type: 'pong' });
+/** The keepalive ping of a client that asked for text pings (connect `"ping": true`). */
+const TEXT_PING = new Prepared('ping', { type: 'ping' });
 /** An unmasked ping with no payload (FIN + opcode 9, length 0): the same two bytes for every socket. */
 const PING_FRAME = Buffer.from([0x89, 0x00]);
 /** RFC 6455's handshake GUID. */
@@ -154,8 +156,10 @@ class WsClient implements Connection, RunWriter {
   due: number;
   /** False from a ping until its pong (or any frame) arrives: still false at the next round, the peer is taken for dead. */
   alive = true;
-  /** The client sent a frame since the last round: it is alive, so that round sends it no ping. */
+  /** The client sent a frame (other than a pong) since the last round: it is alive, so that round sends it no ping. */
   heard = false;
+  /** The client asked (connect `"ping": true`) for its pings as {"type":"ping"} text frames, which a browser can see. */
+  private textPings = false;
   private readonly origin: string | null;
   /** Made on the first frame, dropped at a ping once it is full again: a connection that only listens holds none. */
   private budget: CommandBudget | null = null;
@@ -234,7 +238,8 @@ class WsClient implements Connection, RunWriter {
     if (this.ws.readyState !== 1) return; // closing (the peer's close frame came): its 'close' is on the way
     this.alive = false;
     this.ctx.metrics.wsPings.inc();
-    this.socket.write(PING_FRAME); // what ws.ping() sends, without its per-call frame options and two-buffer writev
+    // Either frame is prepared once: ws.ping() would build frame options and cork a two-buffer write per call.
+    this.socket.write(this.textPings ? TEXT_PING.ws() : PING_FRAME);
   }
 
   private reply(frame: Record<string, unknown> & { type: string }): void {
@@ -266,7 +271,7 @@ class WsClient implements Connection, RunWriter {
 
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
-    this.heard = this.alive = true;
+    this.alive = true;
     try {
       (this.budget ??= this.ctx.limits.budget()).take();
     } catch (err) {
@@ -282,9 +287,13 @@ class WsClient implements Connection, RunWriter {
       const id = typeof raw === 'object' && raw !== null && Number.isSafeInteger((raw as { id?: unknown }).id) ? (raw as { id: number }).id : undefined;
       return this.fail(id, err);
     }
+    // A pong proves the client alive but is no reason to skip the next round's ping (that would ping every other round).
+    if (frame.type === 'pong') return;
+    this.heard = true;
     if (frame.type === 'ping') return this.send(PONG);
     if (frame.type === 'connect') {
       if (this.connecting) return this.fail(undefined, new HashpubError('bad_request', 'already connected'));
+      this.textPings = frame.ping === true;
       this.connecting = this.connect(frame);
       return;
     }
@@ -292,7 +301,7 @@ class WsClient implements Connection, RunWriter {
     void this.connecting.then(() => { if (this.session && !this.closed) return this.handle(frame); });
   }
 
-  private async handle(frame: Exclude<ClientFrame, { type: 'connect' | 'ping' }>): Promise<void> {
+  private async handle(frame: Exclude<ClientFrame, { type: 'connect' | 'ping' | 'pong' }>): Promise<void> {
     const s = this.session!;
     const push = this.ctx.push;
     try {
@@ -330,10 +339,11 @@ class WsClient implements Connection, RunWriter {
       this.connecting = CONNECTED;
       this.due = this.transport.ticks + 1 + Math.floor(Math.random() * this.transport.pingTicks); // spread pings over the interval
       push.attach(s, this);
-      if (!resumed) return this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed });
+      const ping = this.textPings ? { ping: this.ctx.options.pingSeconds } : {};
+      if (!resumed) return this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed, ...ping });
       // The channels about to be resumed, so a client knows which ones it must subscribe again itself.
       const channels = [...s.subs.keys()].filter((c) => !c.startsWith('$'));
-      this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed, channels });
+      this.reply({ type: 'connected', session: s.id, user: s.user, node: this.ctx.router.self, resumed, channels, ...ping });
       const announce: Announce = (channel, r) => {
         if (!channel.startsWith('$')) this.reply({ type: 'subscribed', channel, epoch: r.epoch, offset: r.offset, recovered: r.recovered, resumed: true });
       };

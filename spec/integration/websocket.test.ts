@@ -314,6 +314,42 @@ describe('keepalive', () => {
     silent.close();
   });
 
+  test('a client that asks for text pings gets {"type":"ping"} frames instead, stays while it answers, and is dropped when it stops', async () => {
+    const c = new TestClient(t.url.replace(/^http/, 'ws') + '/v1/ws');
+    let wsPings = 0;
+    c.ws.on('ping', () => wsPings++);
+    await c.opened;
+    c.send({ type: 'connect', ping: true, token: await t.token('page') });
+    const connected = await c.next((f) => f.type === 'connected');
+    assert.equal(connected.ping, 0.5, '`connected` tells the client the period to expect pings at');
+    const drops0 = await disconnects(t, 'pong_timeout');
+    // Answer every ping for 2.5 s (five rounds).
+    const until = Date.now() + 2500;
+    let answered = 0;
+    while (Date.now() < until) {
+      await c.next((f) => f.type === 'ping', 2000);
+      c.send({ type: 'pong' });
+      answered++;
+    }
+    assert.ok(answered >= 3, `pinged every round while it answered (${answered} pings)`);
+    assert.equal(wsPings, 0, 'no WebSocket-level pings (a browser page could not see them)');
+    assert.equal(c.closed, null, 'a client that answers stays connected');
+    // Stop answering: dropped at the round after the unanswered ping.
+    const closed = await c.waitClosed(5000);
+    assert.equal(closed.code, 1006);
+    assert.equal(await disconnects(t, 'pong_timeout'), drops0 + 1);
+  });
+
+  test('a bad ping flag in connect is refused with bad_request', async () => {
+    const c = new TestClient(t.url.replace(/^http/, 'ws') + '/v1/ws');
+    await c.opened;
+    c.send({ type: 'connect', ping: 'yes' });
+    const err = await c.next((f) => f.type === 'error');
+    assert.equal(err.code, 'bad_request');
+    assert.match(String(err.message), /ping must be a boolean/);
+    c.close();
+  });
+
   test('a socket that never sends connect is closed after 10 s with the protocol error code', async () => {
     const idle = new TestClient(t.url.replace(/^http/, 'ws') + '/v1/ws');
     await idle.opened;
