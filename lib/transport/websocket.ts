@@ -120,6 +120,15 @@ const TICK_SLICE_MS = 2;
 const CONNECT_TIMEOUT_TICKS = CONNECT_TIMEOUT_MS / TICK_MS;
 /** The answer to a client's {"type":"ping"}, framed once. */
 const PONG = new Prepared('pong', { type: 'pong' });
+/** True for a small text frame that is {"type":"pong"} (any JSON spelling of it). */
+function isTextPong(data: Buffer): boolean {
+  if (data.length > 64) return false;
+  try {
+    return (JSON.parse(data.toString('utf8')) as { type?: unknown } | null)?.type === 'pong';
+  } catch {
+    return false;
+  }
+}
 /** The keepalive ping of a client that asked for text pings (connect `"ping": true`). */
 const TEXT_PING = new Prepared('ping', { type: 'ping' });
 /** An unmasked ping with no payload (FIN + opcode 9, length 0): the same two bytes for every socket. */
@@ -271,7 +280,11 @@ class WsClient implements Connection, RunWriter {
 
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
+    const pinged = !this.alive;
     this.alive = true;
+    // The answer to our text ping costs no command budget: taking one would make each idle connection build a budget
+    // every round and drop it at the next (old-generation garbage). At most one frame per ping comes this way.
+    if (pinged && !isBinary && isTextPong(data)) return;
     try {
       (this.budget ??= this.ctx.limits.budget()).take();
     } catch (err) {

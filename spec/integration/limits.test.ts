@@ -43,6 +43,19 @@ describe('limits on one WebSocket connection', () => {
       client.close();
     }));
 
+  test('pongs nobody asked for count as commands: a pong flood is refused like any other (only the answer to a ping is free)', () =>
+    withNode({ maxCommandsPerSecond: 0.01, commandBurst: 3, abuseRefusals: 0, allowAnonymous: true }, async (t) => {
+      const client = new TestClient(t.url.replace(/^http/, 'ws') + '/v1/ws');
+      await client.opened;
+      client.send({ type: 'connect', ping: true }); // 1 command
+      await client.next((f) => f.type === 'connected');
+      for (let i = 0; i < 5; i++) client.send({ type: 'pong' });
+      const refused = await client.next((f) => f.type === 'error');
+      assert.equal(refused.code, 'rate_limited');
+      assert.ok((await refusals(t)).commands >= 2, 'the pongs past the burst were refused');
+      client.close();
+    }));
+
   test('subscriptions per connection: over the cap is rate_limited at once; $user:U does not count; unsubscribing makes room', () =>
     withNode({ maxSubscriptionsPerConnection: 3 }, async (t) => {
       const { client } = await TestClient.connect(t.url, { token: await t.token('ann') });
