@@ -80,7 +80,8 @@ for (const how of ['SIGSTOP', 'busy-wait'] as const) {
     const stalledAt = performance.now();
     if (how === 'SIGSTOP') {
       stalled.child.kill('SIGSTOP');
-      await sleep(STALL_MS);
+      // A timer may fire up to a millisecond before performance.now() says its time has passed: wait until it has.
+      while (performance.now() - stalledAt < STALL_MS) await sleep(stalledAt + STALL_MS - performance.now() + 1);
       stalled.child.kill('SIGCONT');
     } else {
       await stalled.busy(STALL_MS);
