@@ -10,9 +10,10 @@ export type { Logger };
 /**
  * At most one log line per key per `everyMs` for an event that can come in floods (a hook failing for every
  * connection, an owner too busy to answer thousands of unsubscribes): `take(key)` says whether to write the line
- * now, and the number of lines left out since the last one (a line written carries it as `suppressed`).
+ * now, and the number of lines left out since the last one (a line written carries it as `suppressed`). Without a
+ * key type, `take()` throttles the one event.
  */
-export class LogThrottle<K = string> {
+export class LogThrottle<K = void> {
   private readonly last = new Map<K, { at: number; suppressed: number }>();
   constructor(private readonly everyMs = 1000, private readonly now: () => number = Date.now) {}
 

@@ -11,10 +11,10 @@ import type { Claims, Message, StreamPosition, UserId } from '../protocol/types.
 import { Delivery, skipped } from './delivery.js';
 import { Hub } from './hub.js';
 import { PresenceMirrors } from './presence-mirror.js';
-import { limitConcurrency, REREGISTER_CONCURRENCY, reregisterAll, reregisterOne, sendHeld, unregister, type Announce, type Subscribe } from './reregister.js';
+import { limitConcurrency, REREGISTER_CONCURRENCY, reregisterAll, reregisterOne, sendHeld, unregister, type Announce, type Subscribe } from './owner-registration.js';
 import { Session, type Connection, type Sub } from './session.js';
 
-export type { Announce } from './reregister.js';
+export type { Announce } from './owner-registration.js';
 
 
 export interface PushServiceDeps {

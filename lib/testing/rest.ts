@@ -24,6 +24,20 @@ export function restClient(url: string, apiKey: string) {
   };
 }
 
+/**
+ * Returns a function that reads one sample of a node's /metrics, e.g. `metric('hashpub_ws_disconnects_total',
+ * { reason: 'slow' })` (labels in the metric's own order); NaN when the node has no such sample.
+ */
+export function metricReader(url: string) {
+  return async (name: string, labels: Record<string, string> = {}): Promise<number> => {
+    const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',');
+    const key = `${name}${wanted ? `{${wanted}}` : ''} `;
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(key));
+    return line === undefined ? NaN : Number(line.slice(key.length));
+  };
+}
+
 /** What tests hold of a started node, alone or in a test cluster. */
 export interface NodeHandle {
   node: HashpubNode;
@@ -34,6 +48,8 @@ export interface NodeHandle {
   token(user: string, opts?: Parameters<typeof signToken>[2]): Promise<string>;
   /** REST call with the API key; resolves to status and parsed JSON body. */
   api: ReturnType<typeof restClient>;
+  /** One sample of the node's /metrics (metricReader). */
+  metric: ReturnType<typeof metricReader>;
 }
 
 /** The NodeHandle of a started node. */
@@ -42,5 +58,6 @@ export function nodeHandle(node: HashpubNode, dataDir: string): NodeHandle {
     node, url: node.url, apiKey: node.apiKey, dataDir,
     token: (user, opts) => signToken(node.jwtSecret, user, opts),
     api: restClient(node.url, node.apiKey),
+    metric: metricReader(node.url),
   };
 }

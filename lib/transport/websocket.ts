@@ -120,6 +120,10 @@ const TICK_SLICE_MS = 2;
 const CONNECT_TIMEOUT_TICKS = CONNECT_TIMEOUT_MS / TICK_MS;
 /** The answer to a client's {"type":"ping"}, framed once. */
 const PONG = new Prepared('pong', { type: 'pong' });
+/** The keepalive ping of a client that asked for text pings (connect `"ping": true`). */
+const TEXT_PING = new Prepared('ping', { type: 'ping' });
+/** An unmasked WebSocket ping with no payload (FIN + opcode 9, length 0): the same two bytes for every socket. */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
 /** True for a small text frame that is {"type":"pong"} (any JSON spelling of it). */
 function isTextPong(data: Buffer): boolean {
   if (data.length > 64) return false;
@@ -129,10 +133,6 @@ function isTextPong(data: Buffer): boolean {
     return false;
   }
 }
-/** The keepalive ping of a client that asked for text pings (connect `"ping": true`). */
-const TEXT_PING = new Prepared('ping', { type: 'ping' });
-/** An unmasked ping with no payload (FIN + opcode 9, length 0): the same two bytes for every socket. */
-const PING_FRAME = Buffer.from([0x89, 0x00]);
 /** RFC 6455's handshake GUID. */
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 function destroySocket(this: Socket): void { this.destroy(); }
@@ -241,14 +241,12 @@ class WsClient implements Connection, RunWriter {
     if (!this.alive) return this.drop('pong_timeout');
     if (this.budget?.forgettable()) this.budget = null;
     this.due = now + this.transport.pingTicks;
-    // A client that spoke this round (lib/client sends {"type":"ping"} when it has heard nothing for 20 s: a browser
-    // cannot see WebSocket pings) proved itself alive: a ping of ours would only double the keepalive traffic.
+    // A client that spoke this round proved itself alive (and heard our replies): a ping would only add traffic.
     if (this.heard) return void (this.heard = false);
     if (this.ws.readyState !== 1) return; // closing (the peer's close frame came): its 'close' is on the way
     this.alive = false;
     this.ctx.metrics.wsPings.inc();
-    // Either frame is prepared once: ws.ping() would build frame options and cork a two-buffer write per call.
-    this.socket.write(this.textPings ? TEXT_PING.ws() : PING_FRAME);
+    this.socket.write(this.textPings ? TEXT_PING.ws() : PING_FRAME); // both prepared once, written raw like data frames
   }
 
   private reply(frame: Record<string, unknown> & { type: string }): void {

@@ -11,14 +11,6 @@ import { startTestNode, until, type TestNode } from '../../lib/testing/index.js'
 
 const WS = WebSocket as unknown as NonNullable<Parameters<typeof connect>[1]>['WebSocket'];
 
-/** A counter of the node's /metrics (the first sample line of that name with these labels). */
-async function metric(t: TestNode, line: string): Promise<number> {
-  const text = await (await fetch(`${t.url}/metrics`)).text();
-  const m = new RegExp(`^${line.replace(/[{}"]/g, (c) => `\\${c}`)} (\\d+)$`, 'm').exec(text);
-  assert.ok(m, `/metrics has ${line}`);
-  return Number(m[1]);
-}
-
 describe('the official client keeps its WebSocket alive', () => {
   let t: TestNode;
   before(async () => { t = await startTestNode({ pingSeconds: 0.5 }); });
@@ -30,10 +22,10 @@ describe('the official client keeps its WebSocket alive', () => {
     c.on('state', (s) => states.push(s));
     try {
       await until('connected', 5000, () => c.state === 'connected');
-      const pings0 = await metric(t, 'hashpub_ws_pings_total');
+      const pings0 = await t.metric('hashpub_ws_pings_total');
       await sleep(3000); // six rounds of 0.5 s
-      assert.ok(await metric(t, 'hashpub_ws_pings_total') - pings0 >= 4, 'the node pinged it every round');
-      assert.equal(await metric(t, 'hashpub_ws_disconnects_total{reason="pong_timeout"}'), 0, 'every ping was answered');
+      assert.ok(await t.metric('hashpub_ws_pings_total') - pings0 >= 4, 'the node pinged it every round');
+      assert.equal(await t.metric('hashpub_ws_disconnects_total', { reason: 'pong_timeout' }), 0, 'every ping was answered');
       assert.deepEqual(states, ['connecting', 'connected'], 'no reconnect on the way');
     } finally {
       c.close();

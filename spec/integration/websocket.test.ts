@@ -241,19 +241,7 @@ describe('kicks while away', () => {
 });
 
 /** `hashpub_ws_disconnects_total{reason}` as the node's /metrics shows it. */
-async function disconnects(t: TestNode, reason: string): Promise<number> {
-  const text = await (await fetch(`${t.url}/metrics`)).text();
-  const m = new RegExp(`^hashpub_ws_disconnects_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text);
-  assert.ok(m, `/metrics has hashpub_ws_disconnects_total{reason="${reason}"}`);
-  return Number(m[1]);
-}
-
-/** `hashpub_ws_pings_total` as the node's /metrics shows it. */
-async function pingsSent(t: TestNode): Promise<number> {
-  const m = /^hashpub_ws_pings_total (\d+)$/m.exec(await (await fetch(`${t.url}/metrics`)).text());
-  assert.ok(m, '/metrics has hashpub_ws_pings_total');
-  return Number(m[1]);
-}
+const disconnects = (t: TestNode, reason: string) => t.metric('hashpub_ws_disconnects_total', { reason });
 
 describe('keepalive', () => {
   let t: TestNode;
@@ -294,7 +282,7 @@ describe('keepalive', () => {
     talker.send({ type: 'connect', token: await t.token('talker') });
     silent.send({ type: 'connect', token: await t.token('silent') });
     await Promise.all([talker.next((f) => f.type === 'connected'), silent.next((f) => f.type === 'connected')]);
-    const pings0 = await pingsSent(t);
+    const pings0 = await t.metric('hashpub_ws_pings_total');
     // lib/client's liveness check, sped up: {"type":"ping"} well within every 0.5 s round.
     const chatter = setInterval(() => talker.send({ type: 'ping' }), 150);
     try {
@@ -305,7 +293,7 @@ describe('keepalive', () => {
     assert.equal(talkerPings, 0, 'a client that sent frames every round got no ping (and needed no pong)');
     assert.equal(talker.closed, null);
     assert.ok(silentPings >= 3, `a silent client was pinged every round (${silentPings} in 2.5 s)`);
-    assert.ok(await pingsSent(t) - pings0 >= 3, '/metrics counts the pings sent');
+    assert.ok(await t.metric('hashpub_ws_pings_total') - pings0 >= 3, '/metrics counts the pings sent');
     // Mute now (it answers no ping): it is pinged once it has been quiet a round, then dropped.
     const closed = await talker.waitClosed(5000);
     assert.equal(closed.code, 1006);

@@ -1,8 +1,8 @@
 // Re-registrations after a stall or an owner move go to the owner a bounded number at a time
-// (lib/session/reregister.ts limitConcurrency): the rest wait, in order, and a failure frees its slot.
+// (lib/session/owner-registration.ts limitConcurrency): the rest wait, in order, and a failure frees its slot.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { limitConcurrency } from '../../lib/session/reregister.js';
+import { limitConcurrency } from '../../lib/session/owner-registration.js';
 
 test('at most n calls run at once; the others start in call order as slots free, failed or not', async () => {
   let running = 0;

@@ -1,5 +1,5 @@
 // When an owner is too busy to answer, every session leaving its channels fails to unsubscribe there at once: the
-// operator sees one warning a second with the number left out, not thousands of lines (lib/session/reregister.ts).
+// operator sees one warning a second with the number left out, not thousands of lines (lib/session/owner-registration.ts).
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { HashpubError } from '../../lib/errors.js';
 import { LogThrottle } from '../../lib/log.js';
 import type { Router } from '../../lib/owner/owner-api.js';
-import { unregister } from '../../lib/session/reregister.js';
+import { unregister } from '../../lib/session/owner-registration.js';
 
 function capture(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];

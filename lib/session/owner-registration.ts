@@ -1,3 +1,9 @@
+/**
+ * This node's subscriptions as registered at their channels' owners, the part of PushService that is not about
+ * sessions: registering a subscription again when its owner moved (reregisterOne, reregisterAll, at most
+ * REREGISTER_CONCURRENCY at a time), sending what arrived during a registration's round trip (sendHeld), and
+ * unregistering (unregister).
+ */
 import type { Logger } from 'pino';
 import { HashpubError } from '../errors.js';
 import type { LogThrottle } from '../log.js';
@@ -122,7 +128,7 @@ export async function unregister(router: Router, log: Logger, warnings: LogThrot
     await router.owner(channel).unsubscribe(channel, router.self, session, reason);
   } catch (err) {
     if ((err as { code?: string })?.code === 'unavailable') return void log.debug({ err, channel }, 'unsubscribe at owner failed');
-    const suppressed = warnings.take('');
+    const suppressed = warnings.take();
     if (suppressed !== null) log.warn({ err, channel, suppressed }, 'unsubscribe at owner failed');
   }
 }
