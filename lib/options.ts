@@ -81,9 +81,12 @@ export interface Options {
   /**
    * New client connections (WebSocket upgrades, SSE/long-poll session opens) this node admits per second,
    * burst a tenth of a second's worth; more are refused at once with 503 + Retry-After (WebSocket: close 1013), before
-   * any token check or hook call. Sized so a 2-core node still resumes what it admits within the client's
-   * connect timeout while keeping its heartbeats on time (bench/reconnect-storm.ts: with clients that come back at
-   * the Retry-After it gives, 1500 beat 700, 1000 and 2000 on this 2-core machine). 0 = no budget. @default 1500
+   * any token check or hook call. The budget is also the schedule of a herd (the Nth refused client is told to come
+   * back after 1 + N/budget seconds), so too low leaves the node idle while clients wait, too high lets in more than
+   * the node resumes before the client's connect timeout. bench/reconnect-storm.ts, 18,000 clients on one 2-core
+   * survivor: 2500 gave p99 9.1-9.5 s (10.6 s with another process taking 80% of a core), 1500 14.8-15.5 s with
+   * the node 40% idle, 3000 8.5 s on a quiet machine but connect timeouts and 12.8 s on a busier one. 0 = no budget.
+   * @default 2500
    */
   acceptPerSecond: number;
   /** A session whose connection is gone is kept this long for a resume. @default 60 */
@@ -189,7 +192,7 @@ export function defaultOptions(): Options {
     maxBufferedBytes: 1 << 20,
     maxHeaderBytes: 16384,
     headersTimeoutMs: 10_000,
-    acceptPerSecond: 1500,
+    acceptPerSecond: 2500,
     sessionTtlSeconds: 60,
     pingSeconds: 25,
     presenceGraceSeconds: 15,

@@ -21,10 +21,9 @@ function closeOf(url: string): Promise<{ code: number; reason: string }> {
   });
 }
 
+/** hashpub_accept_refused_total for one transport (0 before the first refusal: the sample appears with it). */
 async function refusedCount(t: TestNode, transport: string): Promise<number> {
-  const text = await (await fetch(`${t.url}/metrics`)).text();
-  const m = new RegExp(`^hashpub_accept_refused_total\\{transport="${transport}"\\} (\\d+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
+  return (await t.metric('hashpub_accept_refused_total', { transport })) || 0;
 }
 
 describe('accept budget on a node', () => {

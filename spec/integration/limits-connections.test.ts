@@ -38,10 +38,7 @@ function sseStatus(url: string): Promise<{ status: number; retryAfter: string | 
   });
 }
 
-async function refusals(t: TestNode, limit: string): Promise<number> {
-  const text = await (await fetch(`${t.url}/metrics`)).text();
-  return Number(new RegExp(`^hashpub_refusals_total\\{limit="${limit}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
-}
+const refusals = (t: TestNode, limit: string): Promise<number> => t.metric('hashpub_refusals_total', { limit });
 
 describe('limits on connections', () => {
   test('connections per user on a node: the one over the cap is refused (rate_limited, close 4429; SSE 429), another user is not', () =>
