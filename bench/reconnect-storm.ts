@@ -21,6 +21,7 @@
  *   npx tsc -p tsconfig.json && flock /tmp/hashpub-heavy.lock node dist/bench/reconnect-storm.js --mode budget [--clients 18000]
  *     [--budget N] (--accept-per-second of every node) [--tag T] (appended to the file name)
  *     [--publish-ms N] (one message per channel every N ms, default 1000: the fan-out the storm happens under)
+ *     [--busy-core F] (a process keeps F (0-1) of one core busy for the whole run: a busier host)
  */
 import { fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import type { StormEvent, StormRequest } from './clients/storm-child.js';
 import { FD_LIMIT, HashpubCluster } from './hashpub-cluster.js';
 import { environment, runMain } from './support/main.js';
-import { children, killChildren, Peer, sleep, track } from './support/proc.js';
+import { burnCore, children, killChildren, Peer, sleep, track } from './support/proc.js';
 
 const arg = (name: string, def: string) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1]! : def; };
 const MODE = arg('mode', 'budget') as 'baseline' | 'budget';
@@ -49,6 +50,8 @@ const SPREAD = process.argv.includes('--spread');
 /** One message per channel every PUBLISH_MS (--publish-ms): the fan-out load the storm happens under. */
 const PUBLISH_MS = Number(arg('publish-ms', '1000'));
 const BUDGET_ARGS = MODE === 'baseline' ? ['--accept-per-second', '0'] : arg('budget', '') ? ['--accept-per-second', arg('budget', '')] : [];
+/** --busy-core F: another process takes F of one core throughout (a neighbour on a shared host). */
+const BUSY_CORE = Number(arg('busy-core', '0'));
 const BACKOFF = MODE === 'baseline' ? { baseMs: 3000, capMs: 3000 } : { baseMs: 500, capMs: 20_000 };
 const API_KEY = 'storm-bench-api-key';
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -101,6 +104,7 @@ const pct = (xs: number[], p: number) => xs.length ? xs[Math.min(xs.length - 1, 
 
 async function main(): Promise<void> {
   await quietPorts();
+  const neighbour = BUSY_CORE > 0 ? burnCore(BUSY_CORE) : null;
   // The client processes bind 127.0.0.2, .3, ...: 6,000 clients from one address are a load generator, not an
   // abuser, so the per-address limits (1,000 connections, refused-attempt rate) skip those addresses.
   const sources = Array.from({ length: PROCS }, (_, p) => `127.0.0.${2 + p}`);
@@ -225,7 +229,7 @@ async function main(): Promise<void> {
   const result = {
     bench: 'reconnect-storm', mode: MODE, date: new Date().toISOString(),
     setup: { clients: CLIENTS, clientProcesses: PROCS, channels: CHANNELS, subscriptionsPerClient: PER_CLIENT, publishEveryMs: PUBLISH_MS,
-      nodeArgs, clientBackoff: BACKOFF, pinned: PIN ? 'nodes on CPU 0, client processes on CPU 1' : 'no', client: CLIENT === 'official' ? 'lib/client (official client, full instances) with the ws package as WebSocket'
+      nodeArgs, clientBackoff: BACKOFF, busyCore: BUSY_CORE, pinned: PIN ? 'nodes on CPU 0, client processes on CPU 1' : 'no', client: CLIENT === 'official' ? 'lib/client (official client, full instances) with the ws package as WebSocket'
         : 'lean: bare sockets with lib/client\'s retry rules (nextTry, backoffDelay, 10 s connect timeout, resume by position)',
       nodes: SPREAD ? 'A (clients, killed), B and C (targets: half the clients list B first, half C); one hashpub bootstrap; loopback'
         : 'A (clients, killed), B (target), C (idle witness); one hashpub bootstrap; loopback' },
@@ -268,6 +272,7 @@ async function main(): Promise<void> {
   for (const n of [b, c]) { try { process.kill(n.pid, 'SIGKILL'); } catch { /* gone */ } }
   await sleep(2000);
   for (const p of peers) p.child.kill('SIGKILL');
+  neighbour?.kill('SIGKILL');
   await cluster.stop();
 }
 

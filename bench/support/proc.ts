@@ -2,7 +2,7 @@
  * Child-process bookkeeping shared by the bench parents (single-node, cluster/fanout, run): every child is
  * tracked so it can be killed on exit, and IPC children are driven through a Peer with an inbox.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
@@ -78,3 +78,13 @@ export class Peer<In extends { ev: string }> {
   }
 }
 
+
+/**
+ * Starts a process that keeps `fraction` (0-1) of one core busy (busy for fraction x 100 ms of every 100 ms) until it is
+ * killed: a neighbour on a shared host, to see how a benchmark holds up on a busier machine. Tracked like any child.
+ */
+export function burnCore(fraction: number): ChildProcess {
+  const busyMs = Math.round(Math.min(1, Math.max(0, fraction)) * 100);
+  const script = `const tick = () => { const t = Date.now(); while (Date.now() - t < ${busyMs}) {} setTimeout(tick, ${100 - busyMs}); }; tick();`;
+  return track(spawn(process.execPath, ['-e', script], { stdio: 'ignore' }));
+}
