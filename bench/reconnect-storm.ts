@@ -244,6 +244,12 @@ async function main(): Promise<void> {
         return all;
       }, {}),
       acceptRefusedOnB: delta('b', 'hashpub_accept_refused_total'),
+      /**
+       * The slowest 2% of the resumed clients of each load process, averaged over the processes: failed attempts, busy
+       * refusals, time waiting for TCP connects, connects that took >= 900 ms (a SYN dropped at a full accept queue).
+       */
+      slowestTwoPercent: Object.fromEntries((['resumeMs', 'failed', 'busy', 'connectWaitMs', 'slowConnects'] as const).map((k) =>
+        [k, Math.round((10 * reports.reduce((x, r) => x + r.tail[k] * r.tail.clients, 0)) / Math.max(1, reports.reduce((x, r) => x + r.tail.clients, 0))) / 10])),
       silentGaps: sum('silentGaps'), announcedGaps: sum('announcedGaps'), clientsBehindAtEnd: sum('behind'),
       messagesDelivered: sum('messages'), publishRetries: publishFailures, lastOffsets: last,
       failureDetector: {

@@ -38,6 +38,8 @@ class LeanClient {
   resumedAt = 0;
   failed = 0;
   busy = 0;
+  connectWaitMs = 0;
+  slowConnects = 0;
 
   /** The node URLs in this client's order: urls[0] (A) first, the rest as given or, for every other client, reversed. */
   private readonly urls: string[];
@@ -54,11 +56,21 @@ class LeanClient {
     this.rest = null;
     this.connected = false;
     this.timer = setTimeout(() => this.lost(sock, 'timeout: no connection within N ms'), CONNECT_TIMEOUT_MS);
-    sock.on('connect', () => sock.write(`GET /v1/ws HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'));
+    const startedAt = Date.now();
+    sock.on('connect', () => this.onConnect(sock, startedAt, url));
     sock.on('data', (d: Buffer) => this.onData(sock, d));
     sock.on('error', () => {});
     sock.on('close', () => this.lost(sock, 'unavailable: connection closed (N)'));
+  }
+
+  private onConnect(sock: Socket, startedAt: number, url: URL): void {
+    if (tally.armed && this.lostAt) {
+      const waited = Date.now() - startedAt;
+      this.connectWaitMs += waited;
+      if (waited >= 900) this.slowConnects++;
+    }
+    sock.write(`GET /v1/ws HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
   }
 
   private onData(sock: Socket, data: Buffer): void {

@@ -22,7 +22,9 @@ export type StormEvent =
       /** Clients that were not connected to the killed node (urls[0]) at the kill: left out of resumed/notResumed. */
       elsewhereAtKill: number;
       /** Failed attempts after the kill by node (A = the killed one, B) and error: where the tail comes from. */
-      failedBy: Record<string, number> };
+      failedBy: Record<string, number>;
+      /** The slowest 2% of this process's resumed clients, on average: what made them late. */
+      tail: TailStats };
 
 
 /** The counters a child keeps across its clients; `armed` once every client was subscribed. */
@@ -42,6 +44,21 @@ export interface StormWatched {
   resumedAt: number;
   failed: number;
   busy: number;
+  /** Time spent after the kill between starting a TCP connect and its completion, ms (lean clients only). */
+  connectWaitMs?: number;
+  /** Connects after the kill that took >= 900 ms: a SYN the node's full accept queue dropped (retried at 1, 3, 7 s). */
+  slowConnects?: number;
+}
+
+/** Averages over a group of clients: resume time, failed attempts, busy refusals, connect wait, slow connects. */
+export interface TailStats { clients: number; resumeMs: number; failed: number; busy: number; connectWaitMs: number; slowConnects: number }
+
+/** The slowest `share` of `resumed` (by resume time after `killAt`), averaged. */
+export function tailStats(resumed: readonly StormWatched[], killAt: number, share = 0.02): TailStats {
+  const tail = [...resumed].sort((a, b) => b.resumedAt - a.resumedAt).slice(0, Math.max(1, Math.ceil(resumed.length * share)));
+  const avg = (f: (c: StormWatched) => number) => tail.length ? Math.round((10 * tail.reduce((x, c) => x + f(c), 0)) / tail.length) / 10 : 0;
+  return { clients: resumed.length ? tail.length : 0, resumeMs: avg((c) => c.resumedAt - killAt), failed: avg((c) => c.failed), busy: avg((c) => c.busy),
+    connectWaitMs: avg((c) => c.connectWaitMs ?? 0), slowConnects: avg((c) => c.slowConnects ?? 0) };
 }
 
 export interface StormChild<C extends StormWatched> {
@@ -109,7 +126,7 @@ export function runStormChild<C extends StormWatched>(child: StormChild<C>, tall
           failedAttempts: clients.reduce((a, c) => a + c.failed, 0), busyRefusals: clients.reduce((a, c) => a + c.busy, 0),
           silentGaps: tally.silentGaps, announcedGaps: tally.announcedGaps, messages: tally.messages,
           behind: clients.filter((c) => !caughtUp(c)).length, notResumed: stormed.length - resumed.length, failedBy: tally.failedBy,
-          elsewhereAtKill: elsewhere.size,
+          elsewhereAtKill: elsewhere.size, tail: tailStats(resumed, tally.killAt),
         });
       }, 250);
     }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { LogThrottle } from '../log.js';
 import { CLOSE_CODES, HashpubError } from '../errors.js';
@@ -12,7 +11,7 @@ import { Delivery, skipped } from './delivery.js';
 import { Hub } from './hub.js';
 import { PresenceMirrors } from './presence-mirror.js';
 import { limitConcurrency, REREGISTER_CONCURRENCY, reregisterAll, reregisterOne, sendHeld, unregister, type Announce, type Subscribe } from './owner-registration.js';
-import { Session, type Connection, type Sub } from './session.js';
+import { newSessionId, Session, type Connection, type Sub } from './session.js';
 
 export type { Announce } from './owner-registration.js';
 
@@ -88,7 +87,7 @@ export class PushService implements PushTarget {
   /** Creates a session for a verified identity; an authenticated user is subscribed to `$user:U`. */
   async open(user: UserId, claims: Claims, info: Record<string, unknown>): Promise<Session> {
     if (user !== null) this.deps.limits?.userConnection(this.byUser.get(user)?.size ?? 0);
-    const s = new Session(randomBytes(16).toString('base64url'), user, claims, info);
+    const s = new Session(newSessionId(), user, claims, info);
     this.sessions.set(s.id, s);
     if (user !== null) {
       let set = this.byUser.get(user);
