@@ -84,9 +84,8 @@ export interface Options {
    * any token check or hook call. The budget is also the schedule of a herd (the Nth refused client is told to come
    * back after 1 + N/budget seconds), so too low leaves the node idle while clients wait, too high lets in more than
    * the node resumes before the client's connect timeout. bench/reconnect-storm.ts, 18,000 clients on one 2-core
-   * survivor: 2500 gave p99 9.1-9.5 s (10.6 s with another process taking 80% of a core), 1500 14.8-15.5 s with
-   * the node 40% idle, 3000 8.5 s on a quiet machine but connect timeouts and 12.8 s on a busier one. 0 = no budget.
-   * @default 2500
+   * survivor: 2500 gave p99 9.1-11.6 s over 9 runs, 1500 14.8-16.5 s with the node 40% idle, 3000 8.5 s on a quiet
+   * machine but connect timeouts and 12.8 s on a busier one (README "Reconnect storm"). 0 = no budget. @default 2500
    */
   acceptPerSecond: number;
   /** A session whose connection is gone is kept this long for a resume. @default 60 */
