@@ -20,6 +20,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../lib/cli/node-flags.js';
+import { metricReader } from '../lib/testing/rest.js';
 import { type ClientEvent, type ClientRequest, nowMs, type PhaseReport, type ServerStats } from './support/ipc.js';
 import { environment, runMain } from './support/main.js';
 import { connectClients, round } from './support/phases.js';
@@ -53,10 +54,10 @@ interface Window {
   pings: number | null;
 }
 
-/** The node's hashpub_ws_pings_total, or null if /metrics has none. */
+/** The node's hashpub_ws_pings_total, or null if /metrics has none (code from before that counter). */
 async function pingsSent(url: string): Promise<number | null> {
-  const m = /^hashpub_ws_pings_total (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text());
-  return m ? Number(m[1]) : null;
+  const n = await metricReader(url)('hashpub_ws_pings_total');
+  return Number.isNaN(n) ? null : n;
 }
 
 /** Server CPU (and the clients' when there are some) over `ms`. */

@@ -29,7 +29,7 @@ import { cpus } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StormEvent, StormRequest } from './clients/storm-child.js';
+import { mergeTails, type StormEvent, type StormRequest } from './clients/storm-child.js';
 import { FD_LIMIT, HashpubCluster } from './hashpub-cluster.js';
 import { environment, runMain } from './support/main.js';
 import { burnCore, children, killChildren, Peer, sleep, track } from './support/proc.js';
@@ -248,8 +248,7 @@ async function main(): Promise<void> {
        * The slowest 2% of the resumed clients of each load process, averaged over the processes: failed attempts, busy
        * refusals, time waiting for TCP connects, connects that took >= 900 ms (a SYN dropped at a full accept queue).
        */
-      slowestTwoPercent: Object.fromEntries((['resumeMs', 'failed', 'busy', 'connectWaitMs', 'slowConnects'] as const).map((k) =>
-        [k, Math.round((10 * reports.reduce((x, r) => x + r.tail[k] * r.tail.clients, 0)) / Math.max(1, reports.reduce((x, r) => x + r.tail.clients, 0))) / 10])),
+      slowestTwoPercent: mergeTails(reports.map((r) => r.tail)),
       silentGaps: sum('silentGaps'), announcedGaps: sum('announcedGaps'), clientsBehindAtEnd: sum('behind'),
       messagesDelivered: sum('messages'), publishRetries: publishFailures, lastOffsets: last,
       failureDetector: {

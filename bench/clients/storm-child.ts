@@ -61,6 +61,13 @@ export function tailStats(resumed: readonly StormWatched[], killAt: number, shar
     connectWaitMs: avg((c) => c.connectWaitMs ?? 0), slowConnects: avg((c) => c.slowConnects ?? 0) };
 }
 
+/** Several processes' tails as one: each average weighted by the clients behind it. */
+export function mergeTails(tails: readonly TailStats[]): TailStats {
+  const clients = tails.reduce((x, t) => x + t.clients, 0);
+  const avg = (k: Exclude<keyof TailStats, 'clients'>) => clients ? Math.round((10 * tails.reduce((x, t) => x + t[k] * t.clients, 0)) / clients) / 10 : 0;
+  return { clients, resumeMs: avg('resumeMs'), failed: avg('failed'), busy: avg('busy'), connectWaitMs: avg('connectWaitMs'), slowConnects: avg('slowConnects') };
+}
+
 export interface StormChild<C extends StormWatched> {
   /** Opens client `index` (its channels follow from it). */
   open(r: Extract<StormRequest, { cmd: 'start' }>, index: number): C;
