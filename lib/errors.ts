@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   banned: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   too_large: 413,
   channel_full: 409,
   rate_limited: 429,

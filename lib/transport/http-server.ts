@@ -66,12 +66,14 @@ export class HttpEdge {
       if (!socket.writable || (socket as Socket).bytesWritten > 0) return void socket.destroy();
       // What the HTTP parser refused (an unknown method, a malformed request line or header, too many headers)
       // still gets a documented code, like every other refusal.
-      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-      const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      const body = JSON.stringify({ error: tooLarge
-        ? { code: 'header_too_large', message: `request headers over ${o.maxHeaderBytes} bytes` }
-        : { code: 'bad_request', message: 'malformed HTTP request' } });
-      this.ctx.metrics.errors.inc({ code: tooLarge ? 'header_too_large' : 'bad_request' });
+      // The headers timeout comes this way too: a client that was slow to send is not one that sent garbage.
+      const [status, code, message] = err.code === 'HPE_HEADER_OVERFLOW'
+        ? ['431 Request Header Fields Too Large', 'header_too_large', `request headers over ${o.maxHeaderBytes} bytes`]
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? ['408 Request Timeout', 'request_timeout', `request headers not complete within ${o.headersTimeoutMs} ms`]
+          : ['400 Bad Request', 'bad_request', 'malformed HTTP request'];
+      const body = JSON.stringify({ error: { code, message } });
+      this.ctx.metrics.errors.inc({ code });
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
     });
   }
